@@ -1,0 +1,91 @@
+"""pytest fixtures of the harness (registered through the `pytest11` entry point).
+
+- `tiny_model`: path of the default tiny Llama checkpoint (made once, cached).
+- `vllm`: a factory: `vllm.run(...)` boots an offline/AsyncLLM engine (see run_engine),
+  `vllm.serve(...)` returns a started VllmServer. Everything it started is torn down at the
+  end of the test, and the test fails if any vLLM process survived.
+At the end of the session any process still carrying this session's tag is killed and
+reported, so an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import procs
+from .runner import EngineRun, VllmServer, run_engine
+from .tinymodel import tiny_llama
+
+
+class VllmFactory:
+    def __init__(self, tmp_path: Path):
+        self._tmp = tmp_path
+        self._servers: list[VllmServer] = []
+        self._n = 0
+
+    def _dir(self) -> Path:
+        self._n += 1
+        return self._tmp / f"vllm-{self._n}"
+
+    def run(self, model: Any, **kwargs: Any) -> EngineRun:
+        kwargs.setdefault("run_dir", self._dir())
+        return run_engine(model, **kwargs)
+
+    def serve(self, model: Any, **kwargs: Any) -> VllmServer:
+        kwargs.setdefault("run_dir", self._dir())
+        server = VllmServer(model, **kwargs)
+        self._servers.append(server)
+        return server.start()
+
+    def close(self) -> None:
+        errors = []
+        for s in self._servers:
+            try:
+                s.stop()
+            except Exception as exc:  # keep stopping the others
+                errors.append(str(exc))
+        self._servers.clear()
+        if errors:
+            pytest.fail("\n".join(errors))
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    return tiny_llama()
+
+
+@pytest.fixture
+def vllm(tmp_path: Path) -> Iterator[VllmFactory]:
+    factory = VllmFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Turn SIGTERM (CI time-outs, `timeout`, kill) into the same path as Ctrl-C, so fixture
+    # teardown runs and the session reaper below still gets its turn.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "vllm: boots a real vLLM engine (slow)")
+    if sys.platform != "win32":
+        try:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:
+            pass  # not in the main thread
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    leftovers = procs.reap(procs.SESSION_TAG, grace=5)
+    if leftovers:
+        sys.stderr.write("vllm-ref-harness: killed vLLM processes left at session end: "
+                         + "; ".join(leftovers) + "\n")
