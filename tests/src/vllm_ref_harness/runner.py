@@ -69,7 +69,11 @@ def vllm_env(
         e["VLLM_PLUGINS"] = ",".join(plugins)
     else:
         e.pop("VLLM_PLUGINS", None)
-    e.update(env or {})
+    extra = dict(env or {})
+    if "PYTHONPATH" in extra:
+        # Test-supplied folders (e.g. one holding probe-check functions) go after the probe.
+        extra["PYTHONPATH"] = os.pathsep.join([PROBE_SITE, extra["PYTHONPATH"], os.environ.get("PYTHONPATH", "")])
+    e.update(extra)
     return e
 
 
