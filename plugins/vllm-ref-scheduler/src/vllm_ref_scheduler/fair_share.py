@@ -1,0 +1,232 @@
+"""Weighted fair share between tenants, as two patches on vLLM.
+
+The policy (what an operator can rely on):
+- A request's tenant is `vllm_xargs["ref_tenant"]` (SamplingParams.extra_args offline): 1-64
+  characters from A-Z a-z 0-9 _ . -, starting with a letter or digit. Without it: "default".
+- Tenant weights come from VLLM_REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
+  weigh 1.
+- Each tenant has a virtual service V = (tokens vLLM scheduled for its requests) / weight,
+  prefill and decode tokens alike, charged after every scheduling step.
+- Whenever vLLM's scheduler takes the next waiting request, it gets the head of the tenant with
+  the smallest V among tenants with waiting requests (equal V: the head that arrived first).
+  Inside a tenant vLLM's own order holds: FCFS, or priority with --scheduling-policy priority.
+- Idle tenants bank no credit: when a tenant's queue goes from empty to non-empty, its V is
+  raised to the V at which the last request was admitted.
+- The policy orders admission only: it never preempts running requests. A request vLLM
+  preempts for memory goes back to the front of its tenant's queue; requests in vLLM's separate
+  queue of KV-holding requests are drained first, as vLLM does.
+
+Over a busy period each tenant receives tokens in proportion to its weight; with one tenant
+(or no `ref_tenant` anywhere) the order is exactly vLLM's own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
+
+from .patching import Patch, override
+
+TENANT_KEY = "ref_tenant"
+WEIGHTS_ENV = "VLLM_REF_SCHEDULER_WEIGHTS"
+DEFAULT_TENANT = "default"
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ATTR = "_ref_tenant"  # cached on each vLLM Request
+
+
+def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
+    """Why the request's tenant value is unacceptable, or None."""
+    if not extra_args or TENANT_KEY not in extra_args:
+        return None
+    value = extra_args[TENANT_KEY]
+    if isinstance(value, str) and _TENANT_RE.fullmatch(value):
+        return None
+    return (f"ref_scheduler: vllm_xargs[{TENANT_KEY!r}] must be a string of 1-64 characters from "
+            f"A-Z a-z 0-9 _ . - starting with a letter or digit; got {value!r} ({type(value).__name__})")
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """"gold=3,free=0.5" -> {"gold": 3.0, "free": 0.5}; bad input raises ValueError."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        tenant, sep, raw = item.partition("=")
+        tenant = tenant.strip()
+        try:
+            weight = float(raw) if sep else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not _TENANT_RE.fullmatch(tenant) or not weight > 0 or weight == float("inf"):
+            raise ValueError(f"ref_scheduler: {WEIGHTS_ENV} must be a comma list of tenant=weight with "
+                             f"tenant names like vllm_xargs['{TENANT_KEY}'] and positive finite weights "
+                             f"(e.g. 'gold=3,free=1'); bad item {item!r}")
+        weights[tenant] = weight
+    return weights
+
+
+def tenant_of(request: Any) -> str:
+    """The request's tenant (cached on it). Invalid values, refused by the front end, fall back
+    to the default tenant here rather than failing inside the engine core."""
+    tenant = getattr(request, _ATTR, None)
+    if tenant is None:
+        params = getattr(request, "sampling_params", None)
+        extra = getattr(params, "extra_args", None) or {}
+        tenant = extra.get(TENANT_KEY, DEFAULT_TENANT)
+        if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
+            tenant = DEFAULT_TENANT
+        setattr(request, _ATTR, tenant)
+    return tenant
+
+
+class FairShareQueue(RequestQueue):
+    """vLLM's waiting queue, split per tenant; see the module docstring for the order."""
+
+    def __init__(self, policy: Any, weights: dict[str, float] | None = None):
+        self.policy = policy
+        self.weights = dict(weights or {})
+        self.vtime: dict[str, float] = {}
+        self.clock = 0.0
+        self._queues: dict[str, RequestQueue] = {}
+        self._len = 0
+
+    # -- the policy --
+    def _pick(self) -> RequestQueue:
+        best, best_key = None, None
+        for tenant, q in self._queues.items():
+            if q:
+                # Rounded so that 3 x (1/3) ties with 1: weights are decimal, ties are meaningful.
+                key = (round(self.vtime[tenant], 6), q.peek_request().arrival_time)
+                if best_key is None or key < best_key:
+                    best, best_key = q, key
+        if best is None:
+            raise IndexError("peek from an empty fair-share queue")
+        return best
+
+    def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
+        """Add one step's scheduled tokens to each tenant's virtual service."""
+        vtime, weights = self.vtime, self.weights
+        for req_id, n in num_scheduled_tokens.items():
+            request = requests.get(req_id)
+            if request is None:
+                continue
+            tenant = tenant_of(request)
+            vtime[tenant] = vtime.get(tenant, self.clock) + n / weights.get(tenant, 1.0)
+
+    def _queue_for(self, request: Any) -> RequestQueue:
+        tenant = tenant_of(request)
+        q = self._queues.get(tenant)
+        if q is None:
+            q = self._queues[tenant] = create_request_queue(self.policy)
+        if not q:
+            self.vtime[tenant] = max(self.vtime.get(tenant, 0.0), self.clock)
+        return q
+
+    # -- RequestQueue --
+    def add_request(self, request: Any) -> None:
+        self._queue_for(request).add_request(request)
+        self._len += 1
+
+    def peek_request(self) -> Any:
+        return self._pick().peek_request()
+
+    def pop_request(self) -> Any:
+        request = self._pick().pop_request()
+        self._len -= 1
+        self.clock = max(self.clock, self.vtime[tenant_of(request)])
+        if len(self.vtime) > 2 * len(self._queues) + 64:
+            self._forget_idle()
+        return request
+
+    def _forget_idle(self) -> None:
+        # An idle tenant at or below the clock would be raised to the clock anyway: drop it, so
+        # that many short-lived tenant names do not grow the state without bound.
+        for tenant in [t for t, v in self.vtime.items() if v <= self.clock and not self._queues.get(t)]:
+            del self.vtime[tenant]
+            self._queues.pop(tenant, None)
+
+    def prepend_request(self, request: Any) -> None:
+        self._queue_for(request).prepend_request(request)
+        self._len += 1
+
+    def prepend_requests(self, requests: Iterable[Any]) -> None:
+        # Same order as vLLM's queues: each one goes to the front of its tenant's queue in turn.
+        for request in requests:
+            self.prepend_request(request)
+
+    def remove_request(self, request: Any) -> None:
+        self._queues[tenant_of(request)].remove_request(request)
+        self._len -= 1
+
+    def remove_requests(self, requests: Iterable[Any]) -> None:
+        by_tenant: dict[str, list[Any]] = {}
+        for request in requests:
+            by_tenant.setdefault(tenant_of(request), []).append(request)
+        for tenant, group in by_tenant.items():
+            q = self._queues.get(tenant)
+            if q:
+                q.remove_requests(group)
+        self._len = sum(len(q) for q in self._queues.values())
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        """Tenant by tenant, each in vLLM's order (not the admission order across tenants)."""
+        for q in list(self._queues.values()):
+            yield from q
+
+
+class FairShareScheduler(Patch):
+    """Engine core only: the scheduler's waiting queue becomes a FairShareQueue, and every
+    step's scheduled tokens are charged to their tenants."""
+
+    name = "fair_share"
+    target = "vllm.v1.core.sched.scheduler:Scheduler"
+    min_vllm, max_vllm = "0.28", "0.34"
+    roles = ("engine_core",)
+
+    @override
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        FairShareScheduler.original("__init__")(self, *args, **kwargs)
+        queue = FairShareQueue(self.policy, parse_weights(os.environ.get(WEIGHTS_ENV)))
+        for request in self.waiting:  # empty in vLLM today; kept so nothing could be lost
+            queue.add_request(request)
+        self.waiting = queue
+
+    @override
+    def _update_after_schedule(self, scheduler_output: Any) -> None:
+        FairShareScheduler.original("_update_after_schedule")(self, scheduler_output)
+        if isinstance(self.waiting, FairShareQueue):
+            self.waiting.charge(self.requests, scheduler_output.num_scheduled_tokens)
+
+
+try:  # a 4xx in vLLM's API server; older vLLMs map ValueError to 400 too
+    from vllm.exceptions import VLLMValidationError as _BadRequest
+except ImportError:  # pragma: no cover - depends on the vLLM version
+    _BadRequest = ValueError  # type: ignore[assignment,misc]
+
+
+class TenantValidation(Patch):
+    """Front end: refuse a bad `ref_tenant` where SamplingParams are validated, so that the API
+    server answers 400 for that request alone before it reaches the engine."""
+
+    name = "fair_share_validation"
+    target = "vllm.sampling_params:SamplingParams"
+    min_vllm, max_vllm = "0.28", "0.34"
+    roles = ("front_end",)
+
+    @override
+    def _verify_args(self) -> None:
+        TenantValidation.original("_verify_args")(self)
+        why = tenant_error(self.extra_args)
+        if why:
+            raise _BadRequest(why)
+
+
+PATCHES = (FairShareScheduler, TenantValidation)
