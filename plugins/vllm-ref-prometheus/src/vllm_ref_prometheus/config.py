@@ -1,0 +1,92 @@
+"""Settings, read from environment variables and validated once at start-up.
+
+A bad value is an operator mistake worth failing start-up for; a busy port or an unreachable
+Pushgateway at run time is not (see export.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+LISTEN_ENV = "VLLM_REF_PROMETHEUS_LISTEN"
+PUSHGATEWAY_ENV = "VLLM_REF_PROMETHEUS_PUSHGATEWAY"
+PUSH_INTERVAL_ENV = "VLLM_REF_PROMETHEUS_PUSH_INTERVAL"
+JOB_ENV = "VLLM_REF_PROMETHEUS_JOB"
+
+DEFAULT_HOST = "127.0.0.1"  # never all interfaces unless the operator names them
+DEFAULT_PUSH_INTERVAL = 15.0
+DEFAULT_JOB = "vllm"
+_JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """A setting of ref_prometheus has a value outside what it accepts."""
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: tuple[str, int] | None = None  # own /metrics endpoint (embedded AsyncLLM)
+    pushgateway: str | None = None  # base URL of a Pushgateway
+    push_interval: float = DEFAULT_PUSH_INTERVAL
+    job: str = DEFAULT_JOB
+
+
+def _bad(var: str, value: str, accepted: str) -> ConfigError:
+    return ConfigError(f"ref_prometheus: {var}={value!r} is invalid; accepted values: {accepted}")
+
+
+def _parse_listen(value: str) -> tuple[str, int] | None:
+    accepted = ("PORT or HOST:PORT with PORT in 1-65535 (e.g. 9400 or 127.0.0.1:9400; "
+                "HOST 0.0.0.0 listens on all interfaces), or empty to serve no endpoint")
+    value = value.strip()
+    if not value:
+        return None
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = DEFAULT_HOST, value
+    host = host.strip("[]")  # [::1]:9400
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise _bad(LISTEN_ENV, value, accepted)
+    return host, int(port_text)
+
+
+def _parse_pushgateway(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _bad(PUSHGATEWAY_ENV, value,
+                   "an http:// or https:// URL of a Pushgateway (e.g. http://127.0.0.1:9091), "
+                   "or empty to push nothing")
+    return value.rstrip("/")
+
+
+def _parse_interval(value: str) -> float:
+    accepted = "a number of seconds between 0.1 and 3600"
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise _bad(PUSH_INTERVAL_ENV, value, accepted) from None
+    if not 0.1 <= seconds <= 3600:
+        raise _bad(PUSH_INTERVAL_ENV, value, accepted)
+    return seconds
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """The plugin's settings from `env` (default: os.environ); ConfigError on a bad value."""
+    env = os.environ if env is None else env
+    job = env.get(JOB_ENV, DEFAULT_JOB).strip() or DEFAULT_JOB
+    if not _JOB_RE.match(job):
+        raise _bad(JOB_ENV, job, "1-128 characters from A-Z a-z 0-9 _ . -")
+    interval = env.get(PUSH_INTERVAL_ENV, "").strip()
+    return Config(
+        listen=_parse_listen(env.get(LISTEN_ENV, "")),
+        pushgateway=_parse_pushgateway(env.get(PUSHGATEWAY_ENV, "")),
+        push_interval=_parse_interval(interval) if interval else DEFAULT_PUSH_INTERVAL,
+        job=job,
+    )
