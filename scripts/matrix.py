@@ -242,11 +242,11 @@ def write_markdown(data: dict) -> None:
                 more = f" (+{len(c['failed']) - 1} more)" if len(c["failed"]) > 1 else ""
                 cells.append(f"**fail**: `{first}`{more}{unit}")
         lines.append(f"| {name} | `{p.get('supported') or 'none declared'}` | " + " | ".join(cells) + " |")
-    lines += ["", "## Runs", "", "| started (UTC) | versions | plugins | mode | run time |",
-              "|---|---|---|---|---|"]
+    lines += ["", "## Runs", "", "| started (UTC) | commit | versions | plugins | mode | run time |",
+              "|---|---|---|---|---|---|"]
     for r in data.get("runs", [])[-10:]:
-        lines.append(f"| {r['started']} | {', '.join(r['versions'])} | {len(r['plugins'])} | {r['mode']} | "
-                     f"{r['duration_s'] / 60:.1f} min |")
+        lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
+                     f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min |")
     lines += ["", f"Machine: {data.get('machine', '?')}.", ""]
     failing = [(n, v, c) for n, p in sorted(data["plugins"].items()) for v, c in sorted(p["results"].items())
                if c["status"] == "fail"]
@@ -290,12 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     data["machine"] = machine()
     run_dir = MATRIX_DIR / "runs" / started_wall.strftime("%Y%m%dT%H%M%S")
     tests_started = time.monotonic()
-    for v in versions:
-        out_dir = run_dir / v
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for pkg in pkgs:
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    # Plugin by plugin, every release in turn: an interrupted run leaves whole rows.
+    for pkg in pkgs:
+        for v in versions:
+            out_dir = run_dir / v
+            out_dir.mkdir(parents=True, exist_ok=True)
             log(f"{v}: {pkg.name} ...")
             cell = run_cell(v, pkg, out_dir, args.fast, args.timeout, args.pytest_args)
+            cell["commit"] = commit
             log(f"{v}: {pkg.name}: {cell['status']} ({cell['passed']} passed, {len(cell['failed'])} failed, "
                 f"{cell['skipped']} skipped) in {cell['duration_s']:.0f} s")
             entry = data["plugins"].setdefault(pkg.name, {"results": {}})
@@ -308,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     data.setdefault("runs", []).append({
         "started": started_wall.strftime("%Y-%m-%d %H:%M"), "versions": versions,
         "plugins": [p.name for p in pkgs], "mode": "unit" if args.fast else "full",
-        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1)})
+        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1), "commit": commit})
     JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     write_markdown(data)
     failed = [(n, v) for n, p in data["plugins"].items() for v, c in p["results"].items()
