@@ -1,6 +1,7 @@
 """Plain PyTorch versions of the two kernels: the definition the Triton kernels are tested against.
 
-Written for clarity, not speed: one Python loop iteration per sequence, scores in fp32.
+Written for clarity, not speed: one Python loop iteration per sequence, scores in fp32 (in fp64
+when given fp64 inputs: GPU checks compare against upcast inputs).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def paged_attention(
     num_tokens, num_q_heads, head_size = q.shape
     block_size, num_kv_heads = key_cache.shape[1], key_cache.shape[2]
     group = num_q_heads // num_kv_heads
+    acc = torch.float64 if q.dtype == torch.float64 else torch.float32
     if out is None:
         out = torch.empty_like(q)
     starts = query_start_loc.tolist()
@@ -67,12 +69,12 @@ def paged_attention(
             continue
         num_blocks = -(-seq_len // block_size)
         blocks = block_table[s, :num_blocks].to(torch.long)
-        k = key_cache[blocks].reshape(-1, num_kv_heads, head_size)[:seq_len].float()
-        v = value_cache[blocks].reshape(-1, num_kv_heads, head_size)[:seq_len].float()
+        k = key_cache[blocks].reshape(-1, num_kv_heads, head_size)[:seq_len].to(acc)
+        v = value_cache[blocks].reshape(-1, num_kv_heads, head_size)[:seq_len].to(acc)
         # GQA: query head h reads KV head h // group.
         k = k.repeat_interleave(group, dim=1).transpose(0, 1)  # [Hq, seq_len, D]
         v = v.repeat_interleave(group, dim=1).transpose(0, 1)
-        qs = q[q_start:q_end].float().transpose(0, 1)  # [Hq, q_len, D]
+        qs = q[q_start:q_end].to(acc).transpose(0, 1)  # [Hq, q_len, D]
         scores = torch.matmul(qs, k.transpose(1, 2)) * scale  # [Hq, q_len, seq_len]
         if softcap > 0:
             scores = softcap * torch.tanh(scores / softcap)
