@@ -245,7 +245,7 @@ def apply(patch: type[Patch], *, ignore_version: bool = False) -> bool:
         methods = patch.methods()
         if not methods:
             raise PatchError(f"{patch.patch_name()}: no @override or @add members")
-        where = f"{_describe(target)} (vLLM {_running_version()})"
+        where = f"{patch.target} (vLLM {_running_version()})"
         for name, (kind, raw) in methods.items():
             current = _raw_attr(target, name)
             if kind == "override":

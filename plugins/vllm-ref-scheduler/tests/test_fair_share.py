@@ -1,0 +1,182 @@
+"""The fair-share policy on a real vLLM Scheduler (built without an engine), the request
+validation, and the plugin's entry point."""
+
+import logging
+import multiprocessing
+import sys
+
+import pytest
+import vllm_ref_common
+import vllm_ref_scheduler
+from sched_helpers import finish_order, make_request, make_scheduler
+from vllm_ref_scheduler import fair_share, patching
+from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler, TenantValidation
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.delenv("VLLM_CUSTOM_PATCHES", raising=False)
+    monkeypatch.delenv(fair_share.WEIGHTS_ENV, raising=False)
+    yield
+    for p in fair_share.PATCHES:
+        patching.remove(p)
+
+
+@pytest.fixture
+def patched():
+    assert patching.apply(FairShareScheduler)
+
+
+def contended(scheduler, workload):
+    """Queue (name, tenant) requests in order behind a running blocker; return finish order."""
+    scheduler.add_request(make_request("warm", max_tokens=8, name="blocker"))
+    for name, tenant in workload:
+        scheduler.add_request(make_request(tenant, name=name))
+    return [r for r in finish_order(scheduler) if r != "blocker"]
+
+
+WORKLOAD = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
+
+
+def test_unpatched_vllm_is_fcfs(tiny_model):
+    s = make_scheduler(tiny_model)
+    assert contended(s, WORKLOAD) == ["a1", "a2", "a3", "a4", "b1", "b2"]
+
+
+def test_equal_weights_alternate_tenants(tiny_model, patched):
+    s = make_scheduler(tiny_model)
+    assert isinstance(s.waiting, FairShareQueue)  # the patched __init__ changed the scheduler's state
+    assert contended(s, WORKLOAD) == ["a1", "b1", "a2", "b2", "a3", "a4"]
+    # every scheduled token was charged: 8 prompt + 3 decode tokens per request, weight 1
+    assert s.waiting.vtime["A"] == 4 * 11 and s.waiting.vtime["B"] == 2 * 11
+
+
+def test_weights_share_in_proportion(tiny_model, patched, monkeypatch):
+    monkeypatch.setenv(fair_share.WEIGHTS_ENV, "gold=3")
+    s = make_scheduler(tiny_model)
+    work = [("f1", "free"), ("f2", "free"), ("f3", "free"),
+            ("g1", "gold"), ("g2", "gold"), ("g3", "gold"), ("g4", "gold")]
+    assert contended(s, work) == ["f1", "g1", "g2", "g3", "f2", "g4", "f3"]
+
+
+def test_without_tenants_the_order_is_vllms_own(tiny_model, patched):
+    work = [(f"r{i}", None) for i in range(5)]
+    assert contended(make_scheduler(tiny_model, max_num_seqs=2), work) == [f"r{i}" for i in range(5)]
+
+
+def test_priority_policy_still_orders_inside_a_tenant(tiny_model, patched):
+    s = make_scheduler(tiny_model, policy="priority")
+    s.add_request(make_request("warm", max_tokens=8, name="blocker"))
+    for name, prio in [("low", 5), ("high", 0), ("mid", 2)]:
+        s.add_request(make_request("A", name=name, priority=prio))
+    assert [r for r in finish_order(s) if r != "blocker"] == ["high", "mid", "low"]
+
+
+def test_idle_tenant_banks_no_credit():
+    q = FairShareQueue(policy=make_scheduler_policy())
+    for i in range(3):
+        q.add_request(make_request("busy", name=f"busy{i}", arrival=float(i)))
+    for _ in range(3):
+        r = q.pop_request()
+        q.charge({r.request_id: r}, {r.request_id: 100})
+    q.add_request(make_request("busy", name="busy3", arrival=10.0))
+    q.pop_request()
+    # "late" was idle all along: it starts at the clock, not at zero
+    q.add_request(make_request("late", name="late0", arrival=11.0))
+    assert q.vtime["late"] == q.clock == 300
+
+
+def test_queue_keeps_vllm_semantics():
+    q = FairShareQueue(policy=make_scheduler_policy())
+    reqs = [make_request(t, name=n, arrival=float(i)) for i, (n, t) in enumerate(
+        [("a1", "A"), ("b1", "B"), ("a2", "A"), ("c1", "C")])]
+    for r in reqs:
+        q.add_request(r)
+    assert len(q) == 4 and q and sorted(r.request_id for r in q) == ["a1", "a2", "b1", "c1"]
+    head = q.peek_request()
+    assert q.pop_request() is head
+    q.prepend_requests([head])  # what vLLM does with requests it skipped this step
+    assert q.peek_request() is head and len(q) == 4
+    q.remove_requests([reqs[1], reqs[3]])
+    q.remove_request(reqs[0])
+    assert [r.request_id for r in q] == ["a2"] and len(q) == 1
+    q.pop_request()
+    assert not q and len(q) == 0
+    with pytest.raises(IndexError):
+        q.peek_request()
+
+
+def make_scheduler_policy():
+    from vllm.v1.core.sched.request_queue import SchedulingPolicy
+    return SchedulingPolicy.FCFS
+
+
+@pytest.mark.parametrize("value", [5, None, "", "has space", "x" * 65, "-lead", ["A"], {"t": 1}])
+def test_bad_tenant_values_are_refused_with_a_clear_message(value):
+    from vllm import SamplingParams
+    from vllm.exceptions import VLLMValidationError
+
+    assert patching.apply(TenantValidation)
+    with pytest.raises(VLLMValidationError, match=r"ref_scheduler: vllm_xargs\['ref_tenant'\] must be"):
+        SamplingParams(extra_args={"ref_tenant": value})
+
+
+def test_good_and_foreign_keys_pass_validation():
+    from vllm import SamplingParams
+
+    assert patching.apply(TenantValidation)
+    assert SamplingParams(extra_args={"ref_tenant": "team-1.eu_x"}).extra_args["ref_tenant"] == "team-1.eu_x"
+    assert SamplingParams(extra_args={"other_plugin_key": [1, 2]}).extra_args  # not our namespace
+    patching.remove(TenantValidation)
+    assert SamplingParams(extra_args={"ref_tenant": 5}).extra_args == {"ref_tenant": 5}
+
+
+@pytest.mark.parametrize("text", ["gold", "gold=0", "gold=-1", "gold=abc", "bad name=2", "=3", "g=inf"])
+def test_bad_weights_setting(text):
+    with pytest.raises(ValueError, match="ref_scheduler: VLLM_REF_SCHEDULER_WEIGHTS must be a comma list"):
+        fair_share.parse_weights(text)
+
+
+def test_weights_parse():
+    assert fair_share.parse_weights(" gold=3, free=0.5 ,") == {"gold": 3.0, "free": 0.5}
+    assert fair_share.parse_weights(None) == {}
+
+
+def test_register_applies_by_role(monkeypatch):
+    vllm_ref_scheduler.register()  # pytest is a MainProcess: the front end
+    assert patching.applied_patches() == ["fair_share_validation"]
+    monkeypatch.setattr(multiprocessing.current_process(), "name", "EngineCore")
+    vllm_ref_scheduler.register()
+    assert patching.applied_patches() == ["fair_share_validation", "fair_share"]
+
+
+def test_register_honours_selection(monkeypatch):
+    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "fair_share")
+    vllm_ref_scheduler.register()
+    assert patching.applied_patches() == []  # fair_share is engine-core only
+
+
+def test_register_without_vllm_warns_once_and_does_nothing(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
+    with caplog.at_level(logging.WARNING, logger="vllm_ref"):
+        vllm_ref_scheduler.register()
+        vllm_ref_scheduler.register()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "ref_scheduler" in msgs[0] and "not importable" in msgs[0]
+    assert patching.applied_patches() == []
+
+
+def test_register_outside_supported_range(monkeypatch, caplog):
+    import vllm
+
+    monkeypatch.setattr(vllm, "__version__", "0.40.0")
+    monkeypatch.delenv(vllm_ref_scheduler.OVERRIDE_ENV, raising=False)
+    with caplog.at_level(logging.WARNING, logger="vllm_ref"):
+        vllm_ref_scheduler.register()
+    assert patching.applied_patches() == []
+    assert any("0.40.0" in r.getMessage() and "VLLM_REF_SCHEDULER_ANY_VERSION" in r.getMessage()
+               for r in caplog.records)
+    monkeypatch.setenv(vllm_ref_scheduler.OVERRIDE_ENV, "1")
+    vllm_ref_scheduler.register()
+    assert patching.applied_patches() == ["fair_share_validation"]
