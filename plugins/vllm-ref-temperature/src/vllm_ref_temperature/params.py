@@ -1,0 +1,135 @@
+"""Per-request settings: the `ref_temp_*` keys of `SamplingParams.extra_args` (OpenAI: `vllm_xargs`).
+
+Pure Python on purpose: the front end validates every request with it, and it must import
+where neither torch nor vLLM is present.
+
+A request opts in by naming a mode; the other keys of that mode are optional and fall back to
+process-wide defaults read from environment variables. A request without any `ref_temp_*` key
+is not touched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PLUGIN = "ref_temperature"
+PREFIX = "ref_temp_"
+MODE_KEY = PREFIX + "mode"
+
+# Numeric codes stored per batch row; 0 means "leave this row alone".
+OFF, SCHEDULE, ENTROPY = 0, 1, 2
+MODES = {"schedule": SCHEDULE, "entropy": ENTROPY}
+
+# key -> (environment variable with the process-wide default, built-in default, kind)
+# kind: "temp" = finite number >= 0, "steps" = integer >= 0, "exponent" = finite number > 0.
+SCHEDULE_KEYS: dict[str, tuple[str, float, str]] = {
+    PREFIX + "start": ("VLLM_REF_TEMP_START", 1.5, "temp"),
+    PREFIX + "end": ("VLLM_REF_TEMP_END", 0.7, "temp"),
+    PREFIX + "steps": ("VLLM_REF_TEMP_STEPS", 32, "steps"),
+}
+ENTROPY_KEYS: dict[str, tuple[str, float, str]] = {
+    PREFIX + "min": ("VLLM_REF_TEMP_MIN", 0.5, "temp"),
+    PREFIX + "max": ("VLLM_REF_TEMP_MAX", 1.5, "temp"),
+    PREFIX + "exponent": ("VLLM_REF_TEMP_EXPONENT", 1.0, "exponent"),
+}
+KEYS_BY_MODE = {SCHEDULE: SCHEDULE_KEYS, ENTROPY: ENTROPY_KEYS}
+ALL_KEYS = (MODE_KEY, *SCHEDULE_KEYS, *ENTROPY_KEYS)
+
+_ACCEPTED = {
+    "temp": "a finite number >= 0 (0 means as cold as float32 allows)",
+    "steps": "an integer >= 0",
+    "exponent": "a finite number > 0",
+}
+
+
+@dataclass(frozen=True)
+class TempSpec:
+    """One request's temperature rule.
+
+    schedule: temperature goes linearly from `a` (first generated token) to `b` over `c` tokens,
+    then stays at `b`. entropy: temperature = a + (b - a) * h ** c, h = the row's entropy divided
+    by log(vocabulary size), so it lies in [a, b].
+    """
+
+    mode: int
+    a: float
+    b: float
+    c: float
+
+
+def _error(what: str) -> ValueError:
+    return ValueError(f"{PLUGIN}: {what}")
+
+
+def _check_value(name: str, value: Any, kind: str, source: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and kind == "steps":
+        ok = isinstance(value, int) and value >= 0
+    elif ok:
+        ok = math.isfinite(value) and (value > 0 if kind == "exponent" else value >= 0)
+    if not ok:
+        raise _error(f"{source} {name} = {value!r} is invalid; accepted: {_ACCEPTED[kind]}.")
+    return float(value)
+
+
+def _env_default(env: str, builtin: float, kind: str) -> float:
+    text = os.environ.get(env)
+    if text is None or text.strip() == "":
+        return float(builtin)
+    try:
+        value: Any = int(text) if kind == "steps" else float(text)
+    except ValueError:
+        raise _error(f"environment variable {env}={text!r} is invalid; "
+                     f"accepted: {_ACCEPTED[kind]}.") from None
+    return _check_value(env, value, kind, "environment variable")
+
+
+def env_defaults() -> dict[str, float]:
+    """The process-wide defaults, one per numeric key; raises ValueError on a bad variable."""
+    out = {}
+    for keys in KEYS_BY_MODE.values():
+        for key, (env, builtin, kind) in keys.items():
+            out[key] = _env_default(env, builtin, kind)
+    return out
+
+
+def parse(extra_args: Mapping[str, Any] | None) -> TempSpec | None:
+    """The request's rule, or None when it does not opt in. Raises ValueError on bad input.
+
+    Only keys starting with `ref_temp_` are looked at: extra_args is shared with every other
+    plugin, so their keys must pass through.
+    """
+    if not extra_args:
+        return None
+    ours = {k: v for k, v in extra_args.items() if isinstance(k, str) and k.startswith(PREFIX)}
+    if not ours:
+        return None
+    unknown = sorted(set(ours) - set(ALL_KEYS))
+    if unknown:
+        raise _error(f"unknown extra_args key(s) {', '.join(unknown)}; accepted keys: {', '.join(ALL_KEYS)}.")
+    if MODE_KEY not in ours:
+        raise _error(f"{MODE_KEY} is required when other {PREFIX}* keys are given; "
+                     f"accepted values: {', '.join(MODES)}.")
+    mode_name = ours.pop(MODE_KEY)
+    if not isinstance(mode_name, str) or mode_name not in MODES:
+        raise _error(f"{MODE_KEY} = {mode_name!r} is invalid; accepted values: {', '.join(MODES)}.")
+    mode = MODES[mode_name]
+    keys = KEYS_BY_MODE[mode]
+    foreign = sorted(set(ours) - set(keys))
+    if foreign:
+        raise _error(f"key(s) {', '.join(foreign)} do not apply to {MODE_KEY}={mode_name}; "
+                     f"accepted with it: {', '.join(keys)}.")
+    values = []
+    for key, (env, builtin, kind) in keys.items():
+        if key in ours:
+            values.append(_check_value(key, ours[key], kind, "extra_args"))
+        else:
+            values.append(_env_default(env, builtin, kind))
+    a, b, c = values
+    if mode == ENTROPY and a > b:
+        raise _error(f"{PREFIX}min ({a}) must not exceed {PREFIX}max ({b}).")
+    return TempSpec(mode, a, b, c)
