@@ -36,3 +36,11 @@ def register() -> None:
         # A "module:Class" string: vLLM imports the model only where it builds it.
         ModelRegistry.register_model(ARCHITECTURE, "toy_model.model:ToyForCausalLM")
         logger.info("toy_model: registered %s (model_type %s)", ARCHITECTURE, MODEL_TYPE)
+
+
+def is_registered() -> bool:
+    """Whether this process's vLLM registry has ToyForCausalLM (cheap: imports nothing)."""
+    import sys
+
+    registry = sys.modules.get("vllm.model_executor.models.registry")
+    return bool(registry and ARCHITECTURE in registry.ModelRegistry.models)
