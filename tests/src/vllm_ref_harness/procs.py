@@ -39,14 +39,22 @@ def tagged(prefix: str) -> list[psutil.Process]:
     return found
 
 
-def describe(procs: list[psutil.Process]) -> str:
+def describe(procs: list[psutil.Process]) -> list[str]:
     out = []
     for p in procs:
         try:
             out.append(f"pid {p.pid} {p.name()!r}: {' '.join(p.cmdline())[:160]}")
         except psutil.Error:
             out.append(f"pid {p.pid} (gone)")
-    return "; ".join(out)
+    return out
+
+
+def wait_gone(prefix: str, timeout: float) -> None:
+    """Give tagged processes `timeout` seconds to exit on their own (e.g. multiprocessing's
+    resource tracker, which exits once its parent's pipe closes)."""
+    deadline = time.monotonic() + timeout
+    while tagged(prefix) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def reap(prefix: str, grace: float = 10.0) -> list[str]:
@@ -56,7 +64,7 @@ def reap(prefix: str, grace: float = 10.0) -> list[str]:
     decide whether that counts as a leak), and raises RuntimeError if any survives SIGKILL.
     """
     procs = tagged(prefix)
-    found = describe(procs).split("; ") if procs else []
+    found = describe(procs)
     for p in procs:
         try:
             p.send_signal(signal.SIGTERM)

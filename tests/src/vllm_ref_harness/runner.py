@@ -114,7 +114,9 @@ class _Boot:
         if self.proc is not None:
             procs.stop_group(self.proc)
             self._log.close()
-        # Anything still tagged after the group is gone was left behind by vLLM.
+        # Anything still tagged once the group is gone and a short grace has passed was left
+        # behind by vLLM.
+        procs.wait_gone(self.tag, timeout=8)
         self.leaked = procs.reap(self.tag, grace=5)
         if self.leaked:
             raise HarnessError(

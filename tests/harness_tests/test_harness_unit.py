@@ -1,0 +1,105 @@
+"""Harness pieces that need no engine: report parsing, assertions, reaping, tiny models."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vllm_ref_harness import ProbeError, ProbeReport, procs, tinymodel
+
+
+def _events(probe_dir: Path, pid: int, *events: dict) -> None:
+    with open(probe_dir / f"{pid}.jsonl", "a") as f:
+        for ev in events:
+            f.write(json.dumps({"pid": pid, "ppid": 1, **ev}) + "\n")
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> ProbeReport:
+    g = "vllm.general_plugins"
+    _events(tmp_path, 10, {"role": "front_end", "event": "discovered", "group": g, "names": ["a", "b"]},
+            {"role": "front_end", "event": "loaded", "group": g, "name": "a"},
+            {"role": "front_end", "event": "called", "group": g, "name": "a", "returned": None},
+            {"role": "front_end", "event": "check", "label": "fx", "value": True})
+    # A worker renamed after start: its first events say front_end, later ones worker[1].
+    _events(tmp_path, 11, {"role": "front_end", "event": "discovered", "group": g, "names": ["a", "b"]},
+            {"role": "worker", "rank": 1, "event": "loaded", "group": g, "name": "a"},
+            {"role": "worker", "rank": 1, "event": "raised", "group": g, "name": "a", "error": "ValueError: x"},
+            {"role": "front_end", "event": "check", "label": "fx", "value": False})
+    (tmp_path / "12.jsonl").write_text('{"role": "engine_core", "event": "loaded", "group": "vllm.general_p')
+    return ProbeReport.read(tmp_path)
+
+
+def test_report_statuses_roles_and_ranks(report: ProbeReport) -> None:
+    fe, wk = report.processes("front_end")[0], report.processes("worker")[0]
+    assert (fe.status("a"), fe.status("b"), fe.status("zzz")) == ("called", "filtered", "absent")
+    assert (wk.role, wk.rank, wk.status("a"), wk.errors["a"]) == ("worker", 1, "raised", "ValueError: x")
+    assert report.processes("engine_core") == []  # the cut line is ignored, not a crash
+    assert report.assert_raised("a", "ValueError").pid == 11
+
+
+def test_failure_message_lists_every_process(report: ProbeReport) -> None:
+    with pytest.raises(ProbeError) as e:
+        report.assert_loaded("a", roles=("front_end", "worker"))
+    msg = str(e.value)
+    assert "worker[1] pid 11 (raised)" in msg and "front_end pid 10: plugins {a=called, b=filtered}" in msg
+    with pytest.raises(ProbeError, match="no process with role 'engine_core'"):
+        report.assert_loaded("a", roles=("engine_core",))
+    with pytest.raises(ProbeError, match=r"check 'fx' failed .* worker\[1\] pid 11 = False"):
+        report.assert_check("fx", True, roles=("front_end", "worker"))
+    report.assert_not_loaded("b", roles=("front_end", "worker"))
+
+
+def test_table_has_a_row_per_process_and_a_column_per_plugin(report: ProbeReport) -> None:
+    lines = report.table(["a", "b"], checks={"a": "fx"}).splitlines()
+    assert lines[0].split() == ["process", "pid", "a", "b"]
+    assert lines[2].split() == ["front_end", "10", "loaded", "+", "effect", "filtered"]
+    assert lines[3].split()[:3] == ["worker[1]", "11", "raised"]
+
+
+def test_reap_kills_every_tagged_process_and_only_those() -> None:
+    tag = procs.new_run_tag()
+    env = {**os.environ, procs.TAG_VAR: tag}
+    # A child that forks a grandchild and exits: the grandchild is orphaned, like a leaked worker.
+    code = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)"
+    tagged_proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for _ in range(50):
+            if len(procs.tagged(tag)) == 2:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert len(procs.tagged(tag)) == 2
+        found = procs.reap(tag, grace=2)
+        assert len(found) == 2
+        assert procs.tagged(tag) == []
+        assert other.poll() is None  # an untagged process is left alone
+    finally:
+        other.kill()
+        tagged_proc.wait(5)
+        other.wait(5)
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_tiny_model_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLLM_REF_CACHE", str(tmp_path / "one"))
+    a = tinymodel.tiny_llama(num_layers=1, vocab_size=300)
+    assert tinymodel.tiny_llama(num_layers=1, vocab_size=300) == a  # cached, not rebuilt
+    monkeypatch.setenv("VLLM_REF_CACHE", str(tmp_path / "two"))
+    b = tinymodel.tiny_llama(num_layers=1, vocab_size=300)
+    assert a != b and _digest(a) == _digest(b)
+    config = json.loads((a / "config.json").read_text())
+    assert config["hidden_size"] // config["num_attention_heads"] == 64  # a CPU-attention head size
+    assert "chat_template" in json.loads((a / "tokenizer_config.json").read_text())
