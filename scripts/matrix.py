@@ -87,9 +87,11 @@ def _stamp(version: str, pkgs: list[Path], tools: list[str]) -> str:
 def _installed_vllm(py: Path) -> str | None:
     if not py.exists():
         return None
-    r = subprocess.run([str(py), "-c", "import vllm, sys; sys.stdout.write(vllm.__version__)"],
+    # Importing vLLM may log to stdout (some releases list the plugins they discover): mark the line.
+    r = subprocess.run([str(py), "-c", "import vllm; print('@vllm-version=' + vllm.__version__)"],
                        capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else None
+    found = [ln.split("=", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("@vllm-version=")]
+    return found[-1].strip() if r.returncode == 0 and found else None
 
 
 def ensure_venv(version: str, env_dir: Path | None = None, pkgs: list[Path] | None = None,
