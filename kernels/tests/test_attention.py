@@ -43,7 +43,7 @@ CASES = {
     "prefill-mha": ([37, 16, 5], [37, 16, 5], (2, 2), 64, 16, torch.float32, None, 0.0),
     "chunked-prefill": ([20, 7], [50, 7], (4, 1), 64, 16, torch.float16, None, 0.0),
     "mixed-gqa4-d80": ([1, 9, 1, 30], [33, 9, 70, 45], (4, 1), 80, 16, torch.float16, None, 0.0),
-    "window-mixed": ([1, 24, 1], [90, 40, 9], (4, 2), 64, 16, torch.float32, 13, 0.0),
+    "window-mixed": ([1, 24, 1, 1], [90, 40, 9, 45], (4, 2), 64, 16, torch.float32, 13, 0.0),
     "window-wide": ([40], [40], (2, 1), 64, 32, torch.float32, 100, 0.0),
     "softcap-mixed": ([1, 12], [60, 30], (4, 2), 64, 16, torch.float16, None, 2.0),
     "window-softcap-gqa8": ([3, 1], [50, 50], (8, 1), 96, 16, torch.float32, 20, 5.0),
