@@ -14,7 +14,7 @@ import os
 
 from vllm_ref_common import check_vllm, warn_once
 
-__all__ = ["ACTIVATION_ENV", "PLATFORM_CLS", "SUPPORTED_VLLM", "register"]
+__all__ = ["ACTIVATION_ENV", "PLATFORM_CLS", "SUPPORTED_VLLM", "VERSION_OVERRIDE_ENV", "register"]
 
 SUPPORTED_VLLM = ">=0.28,<0.34"
 ACTIVATION_ENV = "VLLM_REF_ACCELERATOR"
