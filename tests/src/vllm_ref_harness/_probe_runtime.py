@@ -43,7 +43,7 @@ def role() -> tuple[str, int | None]:
     text = " ".join(names)
     rank_m = re.search(r"(?:Worker_TP|VllmWorker-|Worker_PP\d+_TP|TP)(\d+)", text)
     rank = int(rank_m.group(1)) if rank_m else None
-    if "default_worker.py" in argv:  # a process Ray's raylet started
+    if "default_worker.py" in argv or "ray::" in argv:  # started by Ray's raylet (titles "ray::...")
         return "ray_worker", rank
     if "EngineCore" in text:
         return "engine_core", None

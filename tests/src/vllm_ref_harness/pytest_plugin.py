@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from . import procs
+from .ray_cluster import RayCluster
 from .runner import EngineRun, VllmServer, run_engine
 from .tinymodel import tiny_llama
 
@@ -26,7 +27,7 @@ from .tinymodel import tiny_llama
 class VllmFactory:
     def __init__(self, tmp_path: Path):
         self._tmp = tmp_path
-        self._servers: list[VllmServer] = []
+        self._servers: list[VllmServer | RayCluster] = []
         self._n = 0
 
     def _dir(self) -> Path:
@@ -43,9 +44,15 @@ class VllmFactory:
         self._servers.append(server)
         return server.start()
 
+    def ray_cluster(self, **kwargs: Any) -> RayCluster:
+        """A started local Ray cluster; boots share its run folder (and so its probe)."""
+        cluster = RayCluster(self._dir(), **kwargs)
+        self._servers.append(cluster)
+        return cluster.start()
+
     def close(self) -> None:
         errors = []
-        for s in self._servers:
+        for s in reversed(self._servers):
             try:
                 s.stop()
             except Exception as exc:  # keep stopping the others
