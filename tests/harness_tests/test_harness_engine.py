@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from vllm_ref_harness import procs
 
 pytestmark = pytest.mark.vllm

@@ -1,7 +1,6 @@
 """The harness under vLLM's Ray executors: a local Ray cluster, probed Ray workers, cleanup."""
 
 import pytest
-
 from vllm_ref_harness import ProbeReport
 
 pytestmark = pytest.mark.vllm

@@ -5,10 +5,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-
 from vllm_ref_harness import ProbeError, ProbeReport, procs, tinymodel
 
 
@@ -64,16 +64,15 @@ def test_table_has_a_row_per_process_and_a_column_per_plugin(report: ProbeReport
 def test_reap_kills_every_tagged_process_and_only_those() -> None:
     tag = procs.new_run_tag()
     env = {**os.environ, procs.TAG_VAR: tag}
-    # A child that forks a grandchild and exits: the grandchild is orphaned, like a leaked worker.
-    code = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)"
+    # A child with a grandchild of its own, like a front end with an engine core.
+    code = ("import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)")
     tagged_proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         for _ in range(50):
             if len(procs.tagged(tag)) == 2:
                 break
-            import time
-
             time.sleep(0.1)
         assert len(procs.tagged(tag)) == 2
         found = procs.reap(tag, grace=2)

@@ -90,7 +90,7 @@ def reap(prefix: str, grace: float = 10.0) -> list[str]:
     return found
 
 
-def stop_group(proc: "subprocess.Popen[bytes]", grace: float = 15.0) -> None:
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM the process group led by proc, SIGKILL it after grace seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

@@ -156,8 +156,8 @@ class ProbeReport:
                         f" ({v['error']})" if isinstance(v, dict) and "error" in v else " no effect")
                 row.append(cell)
             rows.append(row)
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-        fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths))  # noqa: E731
+        widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+        fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))  # noqa: E731
         return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
