@@ -1,0 +1,114 @@
+"""Where vLLM is missing or outside the supported range: one warning, and nothing else.
+
+A `vllm.logits_processors` entry point must stay a class (vLLM raises at start-up otherwise,
+and the V2 loader also demands a subclass of its base), so "does nothing" here means: the
+class loads, its instances leave every logits tensor as it is, and requests that name a
+`ref_temp_*` key are refused with the reason rather than silently ignored.
+Each case runs in a fresh interpreter so module state cannot leak between tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+COMMON = """
+import json, logging, sys
+from types import SimpleNamespace
+logging.basicConfig(level=logging.WARNING, format="WARN %(message)s")
+res = {}
+def refused(cls, extra):
+    try:
+        cls.validate_params(SimpleNamespace(extra_args=extra, temperature=1.0))
+    except ValueError as exc:
+        return str(exc)
+    return None
+"""
+
+
+def run(code: str, env_extra: dict[str, str] | None = None) -> tuple[dict, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_REF_TEMPERATURE")}
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(COMMON) + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_without_vllm_one_warning_and_an_inert_class():
+    res, err = run("""
+        sys.modules["vllm"] = None  # import vllm -> ImportError
+        import vllm_ref_temperature as m
+        import vllm_ref_temperature  # a second import logs nothing new
+        cls = m.TemperatureLogitsProcessor
+        proc = cls(None, "cpu", False)
+        x = object()
+        res["is_class"] = isinstance(cls, type)
+        res["bases"] = [b.__name__ for b in cls.__bases__]
+        res["apply_same"] = proc.apply(x) is x and proc.apply(x, object()) is x
+        proc.update_state(None)
+        res["add_request"] = proc.add_request(0, SimpleNamespace(extra_args={"ref_temp_mode": "schedule"}))
+        res["argmax_invariant"] = proc.is_argmax_invariant()
+        res["refused"] = refused(cls, {"ref_temp_mode": "schedule"})
+        res["others_pass"] = refused(cls, {"other": 1}) is None
+        res["torch_imported"] = "torch" in sys.modules
+        print(json.dumps(res))
+    """)
+    warnings = [line for line in err.splitlines() if line.startswith("WARN ")]
+    assert warnings == ["WARN ref_temperature: vLLM is not importable here; the plugin does nothing."]
+    assert res == {
+        "is_class": True, "bases": ["object"], "apply_same": True, "add_request": False,
+        "argmax_invariant": True, "refused": "ref_temperature: ref_temp_* keys cannot be honoured: "
+                                            "vLLM is not importable.",
+        "others_pass": True, "torch_imported": False,
+    }
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_out_of_range_vllm_is_inert_unless_overridden(override):
+    pytest.importorskip("vllm")
+    res, err = run("""
+        import vllm
+        vllm.__version__ = "0.34.0"
+        import torch
+        import vllm_ref_temperature as m
+        from vllm.v1.sample.logits_processor import LogitsProcessor as V1
+        from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as V2
+        cls = m.TemperatureLogitsProcessor
+        res["subclasses"] = [issubclass(cls, V1), issubclass(cls, V2)]
+        config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
+        proc = cls(config, torch.device("cpu"), False)
+        res["enabled"] = proc._v1 is not None
+        res["refused"] = refused(cls, {"ref_temp_mode": "schedule"})
+        print(json.dumps(res))
+    """, {"VLLM_REF_TEMPERATURE_ANY_VERSION": "1"} if override else None)
+    warnings = [line for line in err.splitlines() if line.startswith("WARN ref_temperature")]
+    assert len(warnings) == 1
+    assert "vLLM 0.34.0 is outside the supported range >=0.28,<0.34" in warnings[0]
+    # Still a subclass of both bases: a disabled plugin must not stop vLLM from starting.
+    assert res["subclasses"] == [True, True]
+    if override:
+        assert res["enabled"] is True and res["refused"] is None
+        assert "registering anyway because VLLM_REF_TEMPERATURE_ANY_VERSION is set" in warnings[0]
+    else:
+        assert res["enabled"] is False
+        assert "set VLLM_REF_TEMPERATURE_ANY_VERSION=1 to override" in res["refused"]
+
+
+def test_bad_environment_default_stops_processor_construction(monkeypatch):
+    pytest.importorskip("vllm")
+    from types import SimpleNamespace
+
+    import torch
+    from vllm_ref_temperature import TemperatureLogitsProcessor
+
+    monkeypatch.setenv("VLLM_REF_TEMP_STEPS", "soon")
+    config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
+    with pytest.raises(ValueError, match="ref_temperature: environment variable VLLM_REF_TEMP_STEPS='soon'"):
+        TemperatureLogitsProcessor(config, torch.device("cpu"), False)
