@@ -322,11 +322,11 @@ class DecodeConfig(dict):
 def prefill_config(head_pad: int, device: torch.device) -> PrefillConfig:
     if device.type == "cpu":  # the interpreter: small tiles so that tests cross many tile edges
         return PrefillConfig(block_m=16, block_n=16, num_warps=4, num_stages=1)
-    if head_pad <= 64:
-        return PrefillConfig(block_m=128, block_n=64, num_warps=4, num_stages=3)
+    # Chosen from compile_check.py on sm_90 (no spills, wgmma, cp.async pipelining), not yet timed:
+    # head 64 -> 127 registers (two programs per SM), 128 -> 181, 256 -> 192.
     if head_pad <= 128:
         return PrefillConfig(block_m=128, block_n=64, num_warps=8, num_stages=3)
-    return PrefillConfig(block_m=64, block_n=32, num_warps=4, num_stages=2)
+    return PrefillConfig(block_m=64, block_n=32, num_warps=8, num_stages=3)
 
 
 @functools.cache
@@ -336,13 +336,15 @@ def _num_sms(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def decode_config(num_seqs: int, num_kv_heads: int, head_pad: int, device: torch.device) -> DecodeConfig:
+def decode_config(num_seqs: int, num_kv_heads: int, head_pad: int, device: torch.device,
+                  num_sms: int | None = None) -> DecodeConfig:
     # Enough programs for several waves on every SM, from shapes alone (no device->host read):
     # splits per (sequence, KV head) = programs wanted / programs we already have.
-    wanted = 8 * _num_sms(device)
+    wanted = 8 * (num_sms or _num_sms(device))
     num_splits = max(1, min(64, triton.cdiv(wanted, max(1, num_seqs * num_kv_heads))))
     if device.type == "cpu":
         return DecodeConfig(block_n=16, num_splits=num_splits, num_warps=4, num_stages=1)
+    # 32 KB of keys + values per step at head 128; head 256 halves the tile to stay at ~160 registers.
     block_n = 64 if head_pad <= 128 else 32
     return DecodeConfig(block_n=block_n, num_splits=num_splits, num_warps=4, num_stages=3)
 
