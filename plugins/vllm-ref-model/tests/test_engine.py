@@ -96,13 +96,15 @@ def test_completions_match_reference(server, parallax, reference):
 
 
 def test_chat_uses_the_shipped_template(server, parallax, reference):
-    from transformers import AutoTokenizer
+    # The fast tokenizer class directly: AutoTokenizer would look up model_type "parallax"
+    # in this (plugin-less) test process first.
+    from transformers import PreTrainedTokenizerFast
 
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
     out = server.client().chat.completions.create(
         model=str(parallax), messages=messages, max_tokens=8, temperature=0, logprobs=True,
         extra_body={"return_tokens_as_token_ids": True, "ignore_eos": True})
-    tok = AutoTokenizer.from_pretrained(str(parallax))
+    tok = PreTrainedTokenizerFast.from_pretrained(str(parallax))
     rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert rendered == "<s><|system|>Be brief.<|end|><|user|>Hello<|end|><|assistant|>"
     prompt_ids = tok(rendered, add_special_tokens=False)["input_ids"]
@@ -110,7 +112,7 @@ def test_chat_uses_the_shipped_template(server, parallax, reference):
     got = _ids([c.token for c in out.choices[0].logprobs.content])
     want, _ = reference.greedy(prompt_ids, 8)
     assert got == want
-    assert out.choices[0].message.content == tok.decode(want)
+    assert out.choices[0].message.content == tok.decode(want, skip_special_tokens=True)
 
 
 def test_streaming_gives_the_same_text(server, parallax):
