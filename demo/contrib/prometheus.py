@@ -1,0 +1,47 @@
+"""ref_prometheus in the demo: its vllm_ref_* metrics on the server's /metrics, beside vLLM's."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+PLUGIN = "ref_prometheus"
+CHECK = "contrib.prometheus:effect"
+ENV: dict[str, str] = {}
+SERVER_ARGS: list[str] = []
+
+
+def effect() -> bool:
+    """True where vLLM built the plugin's stat logger in this process (only the front end)."""
+    mod = sys.modules.get("vllm_ref_prometheus.logger")
+    return bool(mod is not None and getattr(mod, "INSTANCES", 0) > 0)
+
+
+def _total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(?:{{(.*?)}})? (\S+)$", text, re.M):
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+def exercise(server, model: str) -> list[str]:
+    client = server.client()
+    for i in range(3):
+        client.completions.create(model=model, prompt=f"Metrics demo {i}", max_tokens=8, temperature=0,
+                                  extra_body={"ignore_eos": True})
+    text = server.metrics()
+    p = "vllm_ref_"
+    steps = _total(text, p + "step_decode_tokens_count")
+    reasons = ", ".join(f"{r}={_total(text, p + 'requests_finished_total', reason=r):g}"
+                        for r in ("stop", "length_max_tokens", "length_context", "abort"))
+    durations = _total(text, p + "step_duration_seconds_count")
+    mean_ms = 1000 * _total(text, p + "step_duration_seconds_sum") / max(durations, 1)
+    return [
+        f"requests finished by reason: {reasons}",
+        f"engine steps: {steps:g}; tokens generated: {_total(text, p + 'step_decode_tokens_sum'):g} "
+        f"(vLLM's own vllm:generation_tokens_total: {_total(text, 'vllm:generation_tokens_total'):g})",
+        f"prompt tokens computed per step (mean): {_total(text, p + 'step_prefill_tokens_sum') / max(steps, 1):.1f}",
+        f"engine step duration (mean): {mean_ms:.1f} ms",
+    ]
