@@ -113,7 +113,9 @@ class V1State:
         temps = temps.to(device=logits.device, dtype=torch.float32, non_blocking=True)
         if len(self.ent_rows):
             p = self.ent_abc
-            h = kernel.normalized_entropy(logits.index_select(0, self.ent_rows))
+            # All rows adaptive: no gather copy of the whole logits tensor.
+            rows = logits if len(self.ent_rows) == logits.shape[0] else logits.index_select(0, self.ent_rows)
+            h = kernel.normalized_entropy(rows)
             t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
             temps.index_copy_(0, self.ent_rows, t.to(torch.float32))
         STATS["scaled_rows"] += self.active
