@@ -125,6 +125,7 @@ def vllm_runner(kernel, q, kc, vc, table, q_lens, kv_lens, scale):
                seq_threshold_3D=thr, num_par_softmax_segments=segs, softmax_segm_output=so,
                softmax_segm_max=sm, softmax_segm_expsum=se)
         return out
+    run.out = out  # holds the result once run (or bench(run)) has been called
     return run
 
 
@@ -142,6 +143,7 @@ def ours_runner(q, kc, vc, table, q_lens, kv_lens, scale, prefill=None, decode=N
     def run():
         return triton_ops.paged_attention(q, kc, vc, table, lens, qsl, scale=scale, out=out,
                                           prefill=prefill, decode=decode)
+    run.out = out
     return run
 
 
@@ -192,10 +194,10 @@ def run_cases(shape: dict, vkernel, sweep: bool, copy_gbps: float | None) -> lis
         qf = q.reshape(b * s, hq, d)
         if vkernel:
             run = vllm_runner(vkernel, qf, kc, vc, tab, [s] * b, [s] * b, scale)
-            add(case, "vllm-triton", bench(run), ref, run().view_as(ref), flops=flops)
+            add(case, "vllm-triton", bench(run), ref, run.out.view_as(ref), flops=flops)
         for i, cfg in enumerate(PREFILL_SWEEP if sweep else [None]):
             run = ours_runner(qf, kc, vc, tab, [s] * b, [s] * b, scale, prefill=cfg)
-            add(case, "ours" if i == 0 else f"ours {cfg}", bench(run), ref, run().view_as(ref), flops=flops)
+            add(case, "ours" if i == 0 else f"ours {cfg}", bench(run), ref, run.out.view_as(ref), flops=flops)
 
     for b, s in shape["decode"]:
         case = f"decode B{b} ctx{s}"
@@ -207,11 +209,11 @@ def run_cases(shape: dict, vkernel, sweep: bool, copy_gbps: float | None) -> lis
         qf = q.reshape(b, hq, d)
         if vkernel:
             run = vllm_runner(vkernel, qf, kc, vc, tab, [1] * b, [s] * b, scale)
-            add(case, "vllm-triton", bench(run), ref, run().view_as(ref), kv_bytes=kv_bytes)
+            add(case, "vllm-triton", bench(run), ref, run.out.view_as(ref), kv_bytes=kv_bytes)
         for i, cfg in enumerate(DECODE_SWEEP if sweep else [None]):
             run = ours_runner(qf, kc, vc, tab, [1] * b, [s] * b, scale, decode=cfg)
             name = "ours" if i == 0 else f"ours {cfg}"
-            add(case, name, bench(run), ref, run().view_as(ref), kv_bytes=kv_bytes)
+            add(case, name, bench(run), ref, run.out.view_as(ref), kv_bytes=kv_bytes)
 
     for chunk, total, nd, ctx in shape["mixed"]:
         case = f"mixed prefill {chunk}/{total} + {nd} decodes ctx{ctx}"
@@ -234,7 +236,7 @@ def run_cases(shape: dict, vkernel, sweep: bool, copy_gbps: float | None) -> lis
         ref = reference.paged_attention(q, kc, vc, tab, torch.tensor(kv_lens, dtype=torch.int32, device=DEV),
                                         qsl, scale=scale)
         for impl, run in runs.items():
-            add(case, impl, bench(run), ref, run())
+            add(case, impl, bench(run), ref, run.out)
     return rows
 
 
