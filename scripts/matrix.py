@@ -240,7 +240,7 @@ def write_markdown(data: dict) -> None:
             elif c["status"] == "no tests":
                 cells.append("no tests")
             else:
-                first = c["failed"][0] if c["failed"] else "?"
+                first = (c["failed"][0] if c["failed"] else "?").replace("|", "/").replace("`", "'")
                 more = f" (+{len(c['failed']) - 1} more)" if len(c["failed"]) > 1 else ""
                 cells.append(f"**fail**: `{first}`{more}{unit}")
         lines.append(f"| {name} | `{p.get('supported') or 'none declared'}` | " + " | ".join(cells) + " |")
@@ -256,7 +256,7 @@ def write_markdown(data: dict) -> None:
         lines += ["## Failing tests", ""]
         for n, v, c in failing:
             lines.append(f"- {n} on vLLM {v}:")
-            lines += [f"    - `{t}`" for t in c["failed"]]
+            lines += [f"    - `{t.replace('`', chr(39))}`" for t in c["failed"]]
         lines.append("")
     MD_PATH.write_text("\n".join(lines))
 
