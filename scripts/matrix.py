@@ -269,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help='unit tests only (pytest -m "not vllm")')
     ap.add_argument("--timeout", type=float, default=2400, help="seconds per plugin and version")
     ap.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args(argv)
+    if args.render:
+        write_markdown(load_results())
+        return 0
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
     wanted = {p.strip() for p in args.plugins.split(",") if p.strip()}
     pkgs = [p for p in plugin_dirs() if not wanted or p.name in wanted]
