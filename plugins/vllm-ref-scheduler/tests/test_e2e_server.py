@@ -1,0 +1,90 @@
+"""Real `vllm serve` (two boots): the fair-share patch against the same engine without it."""
+
+from pathlib import Path
+
+import openai
+import pytest
+from sched_workload import post, run_contended
+from vllm_ref_harness import VllmServer
+
+pytestmark = pytest.mark.vllm
+
+HERE = Path(__file__).parent
+CHECKS = {"sched": "sched_checks:scheduler_patched", "valid": "sched_checks:validation_patched",
+          "applied": "sched_checks:applied"}
+ARGS = ["--max-num-seqs", "1", "--max-model-len", "2048"]
+EQUAL = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
+ROLES = ("front_end", "engine_core", "worker")
+
+
+def serve(model, **env):
+    return VllmServer(model, args=ARGS, plugins=["ref_scheduler"], checks=CHECKS, timeout=600,
+                      env={"PYTHONPATH": str(HERE), **env})
+
+
+@pytest.fixture(scope="class")
+def patched(tiny_model):
+    with serve(tiny_model, VLLM_REF_SCHEDULER_WEIGHTS="gold=3") as server:
+        yield server
+
+
+@pytest.fixture(scope="class")
+def unpatched(tiny_model):
+    # The plugin is loaded, but VLLM_CUSTOM_PATCHES selects none of its patches.
+    with serve(tiny_model, VLLM_CUSTOM_PATCHES="") as server:
+        yield server
+
+
+class TestPatched:
+    def test_patches_live_where_their_roles_say(self, patched):
+        rep = patched.wait_for_check("applied", ROLES, timeout=30)
+        rep.assert_loaded("ref_scheduler", roles=ROLES)
+        rep.assert_check("sched", True, roles=("engine_core",))
+        rep.assert_check("sched", False, roles=("front_end", "worker"))
+        rep.assert_check("valid", True, roles=("front_end",))
+        rep.assert_check("valid", False, roles=("engine_core", "worker"))
+        rep.assert_check("applied", ["fair_share"], roles=("engine_core",))
+        rep.assert_check("applied", ["fair_share_validation"], roles=("front_end",))
+        rep.assert_check("applied", [], roles=("worker",))
+
+    def test_equal_weights_interleave_tenants(self, patched):
+        assert run_contended(patched, EQUAL) == ["a1", "b1", "a2", "b2", "a3", "a4"]
+
+    def test_weights_share_in_proportion(self, patched):
+        work = [("f1", "free"), ("f2", "free"), ("f3", "free"),
+                ("g1", "gold"), ("g2", "gold"), ("g3", "gold"), ("g4", "gold")]
+        assert run_contended(patched, work) == ["f1", "g1", "g2", "g3", "f2", "g4", "f3"]
+
+    @pytest.mark.parametrize("value", [42, "two words", ["A"], ""])
+    def test_bad_tenant_is_a_400_for_that_request_only(self, patched, value):
+        client = patched.client(max_retries=0)
+        with pytest.raises(openai.BadRequestError) as err:
+            client.completions.create(model=patched.model, prompt="hi", max_tokens=2,
+                                      extra_body={"vllm_xargs": {"ref_tenant": value}})
+        assert "ref_tenant" in str(err.value) and "ref_scheduler" in str(err.value)
+        ok = client.completions.create(model=patched.model, prompt="hi", max_tokens=2,
+                                       extra_body={"vllm_xargs": {"ref_tenant": "A"}})
+        assert ok.choices[0].finish_reason == "length"
+
+    def test_chat_endpoint_validates_too(self, patched):
+        body = {"model": patched.model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+        bad = post(patched, "/v1/chat/completions", {**body, "vllm_xargs": {"ref_tenant": 3.5}})
+        assert bad.status_code == 400 and "ref_tenant" in bad.text
+        good = post(patched, "/v1/chat/completions", {**body, "vllm_xargs": {"ref_tenant": "A"}})
+        assert good.status_code == 200
+
+
+class TestUnpatched:
+    def test_no_patch_anywhere(self, unpatched):
+        rep = unpatched.wait_for_check("applied", ROLES, timeout=30)
+        rep.assert_loaded("ref_scheduler", roles=ROLES)
+        rep.assert_check("sched", False, roles=ROLES)
+        rep.assert_check("applied", [], roles=ROLES)
+
+    def test_same_workload_is_first_come_first_served(self, unpatched):
+        assert run_contended(unpatched, EQUAL) == ["a1", "a2", "a3", "a4", "b1", "b2"]
+
+    def test_bad_tenant_goes_unchecked(self, unpatched):
+        r = post(unpatched, "/v1/completions", {"model": unpatched.model, "prompt": "hi", "max_tokens": 2,
+                                                 "vllm_xargs": {"ref_tenant": 42}})
+        assert r.status_code == 200
