@@ -73,6 +73,13 @@ def test_decode_splits(splits: int, device: str) -> None:
     check(batch, device, decode={"num_splits": splits})
 
 
+def test_sequences_without_new_tokens_are_skipped(device: str) -> None:
+    # Padding sequences (q_len 0) own no output rows; the kernels must step over them.
+    # (num_tokens != num_seqs here: equal counts would declare a pure decode batch, see the API.)
+    batch = make_batch([0, 3, 1, 0, 2], [10, 20, 30, 5, 2], 4, 2, 64, 16, torch.float32, device, gen("empty"))
+    check(batch, device)
+
+
 def test_prefill_tile_wider_than_page(device: str) -> None:
     # A key tile of 32 spans two 16-key pages: the gather must take each key from its own page.
     batch = make_batch([30, 1], [45, 40], 4, 2, 64, 16, torch.float32, device, gen("wide"))

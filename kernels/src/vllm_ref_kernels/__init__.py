@@ -107,8 +107,11 @@ def paged_attention(
     """Causal varlen attention of q [num_tokens, num_q_heads, head_size] over the paged cache.
 
     block_table int32 [num_seqs, max_blocks]; seq_lens int32 [num_seqs] (context incl. the new
-    tokens); query_start_loc int32 [num_seqs + 1]. Query i of a sequence with q_len new tokens
-    sees keys at positions <= seq_len - q_len + i (and > that - sliding_window when given).
+    tokens); query_start_loc int32 [num_seqs + 1]. A sequence with q_len 0 is skipped, but when
+    num_tokens == num_seqs every sequence must have exactly one new token (the batch is then taken
+    as pure decode from shapes alone, so nothing is read back from the device).
+    Query i of a sequence with q_len new tokens sees keys at positions <= seq_len - q_len + i
+    (and > that - sliding_window when given).
     Returns `out` (allocated when None) [num_tokens, num_q_heads, head_size].
     """
     _check_cache(key_cache, value_cache)

@@ -47,8 +47,9 @@ def make_batch(
     poison: bool = True,
 ) -> PagedBatch:
     """A varlen batch: sequence s has q_lens[s] new tokens and seq_lens[s] keys in total."""
-    if len(q_lens) != len(seq_lens) or any(not 0 < ql <= sl for ql, sl in zip(q_lens, seq_lens, strict=True)):
-        raise ValueError(f"need 0 < q_len <= seq_len per sequence; got {q_lens} / {seq_lens}")
+    pairs = zip(q_lens, seq_lens, strict=True)
+    if len(q_lens) != len(seq_lens) or any(not 0 <= ql <= sl or sl < 1 for ql, sl in pairs):
+        raise ValueError(f"need 0 <= q_len <= seq_len, 1 <= seq_len per sequence; got {q_lens} / {seq_lens}")
     pages = [-(-sl // block_size) for sl in seq_lens]
     max_pages = max(pages)
     num_blocks = sum(pages) + spare_blocks
