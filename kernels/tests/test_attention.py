@@ -86,6 +86,13 @@ def test_prefill_tile_wider_than_page(device: str) -> None:
     check(batch, device, prefill={"block_m": 16, "block_n": 32}, decode={"block_n": 32})
 
 
+def test_gpu_tile_sizes(device: str) -> None:
+    # The tiles a GPU launches (128 x 64 prefill, 64-key decode), here on the interpreter too:
+    # a 150-token prefill spans two query tiles, the decode slices span several pages.
+    batch = make_batch([150, 1, 1], [170, 200, 7], 4, 1, 64, 16, torch.float16, device, gen("gpu-tiles"))
+    check(batch, device, prefill={"block_m": 128, "block_n": 64}, decode={"block_n": 64, "num_splits": 2})
+
+
 def test_strided_views_like_vllm(device: str) -> None:
     # vLLM hands q as a view into the fused qkv projection and each cache as one half of a
     # [num_blocks, 2, ...] tensor: neither is contiguous outside the head dimension.
