@@ -47,7 +47,7 @@ def run_contended(server: Any, workload: list[tuple[str, str | None]], *, tokens
         except BaseException as exc:  # surfaced by the caller
             errors.append(exc)
 
-    blocker = client.completions.create(model=server.model, prompt="a", max_tokens=2000, stream=True,
+    blocker = client.completions.create(model=server.model, prompt="the quick brown fox", max_tokens=2000, stream=True,
                                         extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm"}})
     next(iter(blocker))  # it holds the only sequence slot now
     threads = []

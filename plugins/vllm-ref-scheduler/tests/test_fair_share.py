@@ -8,7 +8,7 @@ import sys
 import pytest
 import vllm_ref_common
 import vllm_ref_scheduler
-from sched_helpers import finish_order, make_request, make_scheduler
+from sched_helpers import finish_order, make_request, make_scheduler, step
 from vllm_ref_scheduler import fair_share, patching
 from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler, TenantValidation
 
@@ -58,6 +58,19 @@ def test_weights_share_in_proportion(tiny_model, patched, monkeypatch):
     work = [("f1", "free"), ("f2", "free"), ("f3", "free"),
             ("g1", "gold"), ("g2", "gold"), ("g3", "gold"), ("g4", "gold")]
     assert contended(s, work) == ["f1", "g1", "g2", "g3", "f2", "g4", "f3"]
+
+
+@pytest.mark.parametrize(("use_patch", "first_step"), [(False, {"a1", "a2", "a3", "a4"}),
+                                                      (True, {"a1", "b1", "a2", "b2"})])
+def test_admissions_within_one_step_see_each_other(tiny_model, use_patch, first_step):
+    # Four free slots at once: the prefill charged at admission makes them alternate tenants.
+    if use_patch:
+        patching.apply(FairShareScheduler)
+    s = make_scheduler(tiny_model, max_num_seqs=4)
+    for name, tenant in WORKLOAD:
+        s.add_request(make_request(tenant, name=name))
+    out, _ = step(s)
+    assert {r.req_id for r in out.scheduled_new_reqs} == first_step
 
 
 def test_without_tenants_the_order_is_vllms_own(tiny_model, patched):

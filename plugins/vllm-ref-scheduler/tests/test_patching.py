@@ -306,6 +306,14 @@ def test_process_roles(monkeypatch, proc_name, env, roles):
     assert patching.process_roles() == roles
 
 
+def test_model_registry_subprocess_is_other(monkeypatch):
+    # vLLM inspects models in `python -m vllm.model_executor.models.registry`, a MainProcess.
+    main = types.ModuleType("__main__")
+    main.__spec__ = types.SimpleNamespace(name="vllm.model_executor.models.registry")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert patching.process_roles() == {"other"}
+
+
 def test_role_scoped_patch_skipped_outside_its_roles(target, monkeypatch):
     P = make_bump_patch("engine_only")
     P.roles = ("engine_core",)

@@ -6,7 +6,10 @@ The policy (what an operator can rely on):
 - Tenant weights come from VLLM_REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
   weigh 1.
 - Each tenant has a virtual service V = (tokens vLLM scheduled for its requests) / weight,
-  prefill and decode tokens alike, charged after every scheduling step.
+  prefill and decode tokens alike. A request's pending prefill (its prompt; prompt and output
+  after a preemption) is charged when it is admitted, so that admissions within one step see
+  each other; every other token is charged after the step that scheduled it. Prefix-cache hits
+  are not discounted.
 - Whenever vLLM's scheduler takes the next waiting request, it gets the head of the tenant with
   the smallest V among tenants with waiting requests (equal V: the head that arrived first).
   Inside a tenant vLLM's own order holds: FCFS, or priority with --scheduling-policy priority.
@@ -36,6 +39,7 @@ WEIGHTS_ENV = "VLLM_REF_SCHEDULER_WEIGHTS"
 DEFAULT_TENANT = "default"
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTR = "_ref_tenant"  # cached on each vLLM Request
+_PREPAID = "_ref_prepaid"  # tokens charged at admission, not yet scheduled
 
 
 def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
@@ -106,12 +110,20 @@ class FairShareQueue(RequestQueue):
         return best
 
     def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
-        """Add one step's scheduled tokens to each tenant's virtual service."""
+        """Add one step's scheduled tokens to each tenant's virtual service (minus what the
+        request prepaid at admission)."""
         vtime, weights = self.vtime, self.weights
         for req_id, n in num_scheduled_tokens.items():
             request = requests.get(req_id)
             if request is None:
                 continue
+            prepaid = getattr(request, _PREPAID, 0)
+            if prepaid:
+                used = min(prepaid, n)
+                setattr(request, _PREPAID, prepaid - used)
+                n -= used
+                if not n:
+                    continue
             tenant = tenant_of(request)
             vtime[tenant] = vtime.get(tenant, self.clock) + n / weights.get(tenant, 1.0)
 
@@ -133,9 +145,16 @@ class FairShareQueue(RequestQueue):
         return self._pick().peek_request()
 
     def pop_request(self) -> Any:
+        # vLLM pops a request once it is admitted into this step. Its pending prefill is charged
+        # now, so that the next admission in the same step already sees this one.
         request = self._pick().pop_request()
         self._len -= 1
-        self.clock = max(self.clock, self.vtime[tenant_of(request)])
+        tenant = tenant_of(request)
+        vtime = self.vtime[tenant]
+        self.clock = max(self.clock, vtime)
+        pending = max(0, getattr(request, "num_tokens", 0) - getattr(request, "num_computed_tokens", 0))
+        setattr(request, _PREPAID, pending)
+        self.vtime[tenant] = vtime + pending / self.weights.get(tenant, 1.0)
         if len(self.vtime) > 2 * len(self._queues) + 64:
             self._forget_idle()
         return request
@@ -148,6 +167,13 @@ class FairShareQueue(RequestQueue):
             self._queues.pop(tenant, None)
 
     def prepend_request(self, request: Any) -> None:
+        # Back in the queue: skipped for this step, or preempted. Refund what it prepaid and did
+        # not use; it pays again when admitted again.
+        prepaid = getattr(request, _PREPAID, 0)
+        if prepaid:
+            setattr(request, _PREPAID, 0)
+            tenant = tenant_of(request)
+            self.vtime[tenant] = self.vtime.get(tenant, self.clock) - prepaid / self.weights.get(tenant, 1.0)
         self._queue_for(request).prepend_request(request)
         self._len += 1
 
