@@ -1,0 +1,79 @@
+"""ref_scheduler in the demo: weighted fair share between tenants, visible in a finish order.
+
+The server gets one sequence slot (--max-num-seqs 1; the other plugins' exercises send one
+request at a time, so they only queue). A long "blocker" request holds the slot while tenant A
+queues four requests and then tenant B two; the blocker is then cancelled and the six compete.
+vLLM alone finishes them first come, first served (a1 a2 a3 a4 b1 b2); with the patch the
+tenants alternate (a1 b1 a2 b2 a3 a4).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+
+PLUGIN = "ref_scheduler"
+CHECK = "contrib.scheduler:effect"
+ENV: dict[str, str] = {}
+SERVER_ARGS: list[str] = ["--max-num-seqs", "1"]
+PROMPT = "the quick brown fox"
+WORKLOAD = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
+
+
+def effect() -> bool:
+    """True where vLLM's Scheduler runs the fair-share methods (the engine core only)."""
+    sched = sys.modules.get("vllm.v1.core.sched.scheduler")
+    ours = sys.modules.get("vllm_ref_scheduler.fair_share")
+    if sched is None or ours is None:
+        return False
+    method = "_update_after_schedule"
+    return vars(sched.Scheduler).get(method) is vars(ours.FairShareScheduler).get(method)
+
+
+def _gauge(server, name: str) -> float:
+    m = re.search(rf"^vllm:{name}\{{[^}}]*\}} (\S+)$", server.metrics(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def _wait(cond, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the contended workload did not queue in time")
+        time.sleep(0.02)
+
+
+def exercise(server, model: str) -> list[str]:
+    import openai
+
+    client = server.client(max_retries=0, timeout=300)
+    finished: list[tuple[float, str]] = []
+
+    def send(name: str, tenant: str) -> None:
+        client.completions.create(model=model, prompt=PROMPT, max_tokens=32, temperature=0,
+                                  extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": tenant}})
+        finished.append((time.monotonic(), name))
+
+    blocker = client.completions.create(model=model, prompt=PROMPT, max_tokens=400, stream=True,
+                                        extra_body={"ignore_eos": True})
+    next(iter(blocker))
+    threads = []
+    for i, (name, tenant) in enumerate(WORKLOAD, 1):
+        threads.append(threading.Thread(target=send, args=(name, tenant)))
+        threads[-1].start()
+        _wait(lambda i=i: _gauge(server, "num_requests_waiting") >= i)
+    blocker.close()  # vLLM aborts it; the queued requests compete for the slot
+    for t in threads:
+        t.join(300)
+    order = " ".join(name for _, name in sorted(finished))
+    lines = ["one sequence slot; tenant A queued a1-a4, then tenant B queued b1-b2",
+             f"finish order: {order}   (vLLM's FCFS: a1 a2 a3 a4 b1 b2; fair share: a1 b1 a2 b2 a3 a4)"]
+    try:
+        client.completions.create(model=model, prompt=PROMPT, max_tokens=2,
+                                  extra_body={"vllm_xargs": {"ref_tenant": 42}})
+        lines.append("ref_tenant=42 was accepted (validation not active)")
+    except openai.BadRequestError as exc:
+        lines.append(f"ref_tenant=42 -> HTTP {exc.status_code}: {exc.message[:110]}...")
+    return lines
