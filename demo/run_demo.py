@@ -33,6 +33,7 @@ def contributions() -> list[ModuleType]:
 def print_table(title: str, report: ProbeReport, mods: list[ModuleType]) -> None:
     print(f"\n== {title}")
     print(report.table([m.PLUGIN for m in mods], {m.PLUGIN: m.PLUGIN for m in mods}))
+    print("(loaded: the entry point was loaded there; + effect: the plugin's own check saw its effect there)")
 
 
 def main() -> int:

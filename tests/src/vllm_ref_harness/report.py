@@ -150,10 +150,11 @@ class ProbeReport:
             for p in plugins:
                 st = r.status(p)
                 cell = {"called": "loaded", "loaded": "loaded", "absent": "-"}.get(st, st)
-                if p in checks and checks[p] in r.checks:
-                    v = r.checks[checks[p]]
-                    cell += " + effect" if v is True or (v and not isinstance(v, dict)) else (
-                        f" ({v['error']})" if isinstance(v, dict) and "error" in v else " no effect")
+                v = r.checks.get(checks.get(p, ""))
+                if v is True or (v and not isinstance(v, dict)):
+                    cell += " + effect"
+                elif isinstance(v, dict) and "error" in v:
+                    cell += f" (check error: {v['error']})"
                 row.append(cell)
             rows.append(row)
         widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
