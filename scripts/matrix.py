@@ -276,8 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(load_results())
         return 0
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
-    wanted = {p.strip() for p in args.plugins.split(",") if p.strip()}
-    pkgs = [p for p in plugin_dirs() if not wanted or p.name in wanted]
+    wanted_order = [p.strip() for p in args.plugins.split(",") if p.strip()]
+    wanted = set(wanted_order)
+    # In the order given (a partial run covers the most wanted rows first), else by name.
+    pkgs = sorted((p for p in plugin_dirs() if not wanted or p.name in wanted),
+                  key=lambda p: wanted_order.index(p.name) if wanted else 0)
     if wanted - {p.name for p in pkgs}:
         raise SystemExit(f"matrix: no such plugin folder(s): {sorted(wanted - {p.name for p in pkgs})}; "
                          f"known: {[p.name for p in plugin_dirs()]}")
