@@ -66,11 +66,13 @@ def test_other_head_sizes(head_size: int, device: str) -> None:
     check(batch, device)
 
 
-@pytest.mark.parametrize("splits", [1, 3, 8])
-def test_decode_splits(splits: int, device: str) -> None:
+@pytest.mark.parametrize(("splits", "window", "softcap"), [(1, None, 0.0), (3, None, 0.0), (8, None, 0.0),
+                                                       (3, 21, 4.0)])
+def test_decode_splits(splits: int, window: int | None, softcap: float, device: str) -> None:
     # 8 splits over a 10-key sequence leaves most splits empty; the combine must ignore them.
-    batch = make_batch([1, 1, 1], [10, 47, 96], 4, 2, 64, 16, torch.float32, device, gen("splits", splits))
-    check(batch, device, decode={"num_splits": splits})
+    # With a window the slices cover only the keys inside it (48 - 21 = 27 starts off a tile edge).
+    batch = make_batch([1, 1, 1], [10, 48, 96], 4, 2, 64, 16, torch.float32, device, gen("splits", splits))
+    check(batch, device, window=window, softcap=softcap, decode={"num_splits": splits})
 
 
 def test_sequences_without_new_tokens_are_skipped(device: str) -> None:

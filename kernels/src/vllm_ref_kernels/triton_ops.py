@@ -331,8 +331,6 @@ def prefill_config(head_pad: int, device: torch.device) -> PrefillConfig:
 
 @functools.cache
 def _num_sms(device: torch.device) -> int:
-    if device.type == "cpu":
-        return 4  # pretend: makes the interpreter exercise several splits
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
@@ -340,10 +338,10 @@ def decode_config(num_seqs: int, num_kv_heads: int, head_pad: int, device: torch
                   num_sms: int | None = None) -> DecodeConfig:
     # Enough programs for several waves on every SM, from shapes alone (no device->host read):
     # splits per (sequence, KV head) = programs wanted / programs we already have.
+    if device.type == "cpu":  # the interpreter runs programs one by one: no point in splitting
+        return DecodeConfig(block_n=16, num_splits=1, num_warps=4, num_stages=1)
     wanted = 8 * (num_sms or _num_sms(device))
     num_splits = max(1, min(64, triton.cdiv(wanted, max(1, num_seqs * num_kv_heads))))
-    if device.type == "cpu":
-        return DecodeConfig(block_n=16, num_splits=num_splits, num_warps=4, num_stages=1)
     # 32 KB of keys + values per step at head 128; head 256 halves the tile to stay at ~160 registers.
     block_n = 64 if head_pad <= 128 else 32
     return DecodeConfig(block_n=block_n, num_splits=num_splits, num_warps=4, num_stages=3)
