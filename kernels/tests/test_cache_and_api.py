@@ -68,6 +68,21 @@ def test_reference_fallback_without_triton(monkeypatch: pytest.MonkeyPatch) -> N
     torch.testing.assert_close(out, reference.paged_attention(q, cache, cache, table, lens, qsl, scale=0.2))
 
 
+def test_missing_triton_is_one_warning_or_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "vllm_ref_kernels.triton_ops", None)
+    monkeypatch.delattr(K, "triton_ops", raising=False)
+    monkeypatch.setattr(K, "_warned", [])
+    with caplog.at_level("WARNING", logger="vllm_ref_kernels"):
+        assert K.implementation("cuda") == "reference"
+        assert K.implementation("cuda") == "reference"
+    assert [r.getMessage() for r in caplog.records if "triton cannot be imported" in r.getMessage()] != []
+    assert len(caplog.records) == 1
+    monkeypatch.setenv("VLLM_REF_KERNELS_IMPL", "triton")
+    with pytest.raises(RuntimeError, match="VLLM_REF_KERNELS_IMPL=triton, but triton cannot be imported"):
+        K.implementation("cpu")
+
+
 def _args(**change):
     i32 = torch.int32
     args = dict(q=torch.zeros(3, 4, 64), key_cache=torch.zeros(2, 16, 2, 64),

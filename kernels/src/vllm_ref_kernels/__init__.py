@@ -15,6 +15,7 @@ Triton has no CPU back end.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -23,6 +24,8 @@ from . import reference
 
 __all__ = ["implementation", "paged_attention", "reference", "reshape_and_cache"]
 
+logger = logging.getLogger("vllm_ref_kernels")
+_warned: list[bool] = []  # the missing-triton warning is logged once per process
 IMPL_ENV = "VLLM_REF_KERNELS_IMPL"
 _IMPLS = ("auto", "triton", "reference")
 # Head sizes vLLM's attention back ends accept; any size up to 256 works here (masked tiles).
@@ -38,14 +41,21 @@ def implementation(device: torch.device | str | None = None) -> str:
     choice = os.environ.get(IMPL_ENV, "auto").strip().lower() or "auto"
     if choice not in _IMPLS:
         raise ValueError(f"vllm_ref_kernels: {IMPL_ENV}={choice!r} is not one of {', '.join(_IMPLS)}")
-    if choice != "auto":
+    if choice == "reference":
         return choice
     on_cpu = device is None or torch.device(device).type == "cpu"
-    if on_cpu and not _interpreting():
+    if choice == "auto" and on_cpu and not _interpreting():
         return "reference"
     try:
         from . import triton_ops  # noqa: F401
-    except ImportError:
+    except ImportError as e:
+        if choice == "triton":
+            raise RuntimeError(f"vllm_ref_kernels: {IMPL_ENV}=triton, but triton cannot be imported ({e}); "
+                               f"install triton or set {IMPL_ENV}=reference") from e
+        if not on_cpu and not _warned:
+            _warned.append(True)
+            logger.warning("vllm_ref_kernels: triton cannot be imported (%s); attention on %s runs the "
+                           "PyTorch reference (slow). Install triton to use the kernels.", e, device)
         return "reference"
     return "triton"
 
