@@ -24,17 +24,38 @@ def schedule_temperature(start: torch.Tensor, end: torch.Tensor, steps: torch.Te
     return (start * (1 - frac) + end * frac).clamp(min=FLOOR)
 
 
-def normalized_entropy(rows: torch.Tensor) -> torch.Tensor:
+class Workspace:
+    """Two scratch buffers for the entropy, kept across steps on the CPU.
+
+    On the CPU a fresh 100 MB tensor costs more than the arithmetic done in it (the pages are
+    faulted in and zeroed on every step); on accelerators the caching allocator already reuses
+    memory, so nothing is kept there.
+    """
+
+    def __init__(self) -> None:
+        self.bufs: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def get(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if rows.device.type != "cpu":
+            return torch.empty_like(rows), torch.empty_like(rows)
+        n, v = rows.shape
+        if self.bufs is None or self.bufs[0].shape[0] < n or self.bufs[0].shape[1] != v:
+            self.bufs = (torch.empty(n, v, dtype=rows.dtype), torch.empty(n, v, dtype=rows.dtype))
+        return self.bufs[0][:n], self.bufs[1][:n]
+
+
+def normalized_entropy(rows: torch.Tensor, work: Workspace | None = None) -> torch.Tensor:
     """Entropy of softmax(row) divided by log(vocabulary size): 0 = one-hot, 1 = uniform.
 
     H = log(s) - sum(e * d) / s with d = x - max(x), e = exp(d), s = sum(e): one exp per element
     and no log per element (torch's entr/xlogy are several times slower on the CPU).
     """
-    d = rows - rows.amax(dim=-1, keepdim=True)
+    d, e = (work or Workspace()).get(rows)
+    torch.sub(rows, rows.amax(dim=-1, keepdim=True), out=d)
     # Masked (-inf) logits would give 0 * -inf = NaN in e * d; below -1e4, exp is exactly 0
     # in float32 anyway, so clamping changes no probability.
     d.clamp_(min=-1e4)
-    e = torch.exp(d)
+    torch.exp(d, out=e)
     s = e.sum(dim=-1)
     h = (s.log() - e.mul_(d).sum(dim=-1) / s).div_(math.log(rows.shape[-1]))
     # A row of all -inf has no distribution (NaN here): treat it as certain (coldest bound).

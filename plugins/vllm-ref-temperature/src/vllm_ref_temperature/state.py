@@ -59,6 +59,7 @@ class V1State:
         # Each row's live output-token list (vLLM appends to it); its length is the position.
         self.outputs: list[list[int] | None] = [None] * max_num_reqs
         self.batch_size = 0
+        self.work = kernel.Workspace()
         self._refresh()
 
     # -- bookkeeping, once per batch change ----------------------------------------------
@@ -113,9 +114,10 @@ class V1State:
         temps = temps.to(device=logits.device, dtype=torch.float32, non_blocking=True)
         if len(self.ent_rows):
             p = self.ent_abc
-            # All rows adaptive: no gather copy of the whole logits tensor.
-            rows = logits if len(self.ent_rows) == logits.shape[0] else logits.index_select(0, self.ent_rows)
-            h = kernel.normalized_entropy(rows)
+            # All rows adaptive: no gather copy at all. Otherwise gather by indexing, which on
+            # the CPU is several times faster than index_select for rows this long.
+            rows = logits if len(self.ent_rows) == logits.shape[0] else logits[self.ent_rows]
+            h = kernel.normalized_entropy(rows, self.work)
             t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
             temps.index_copy_(0, self.ent_rows, t.to(torch.float32))
         STATS["scaled_rows"] += self.active
@@ -138,6 +140,7 @@ class V2State:
         self.mode_dev = self.mode_host if on_cpu else self.mode_host.to(self.device)
         self.abc_dev = self.abc_host if on_cpu else self.abc_host.to(self.device)
         self.dirty = False
+        self.work = kernel.Workspace()
 
     def add_request(self, slot: int, params: Any) -> bool:
         spec = request_spec(params)
@@ -171,11 +174,11 @@ class V2State:
                 # One row per request: pick the entropy rows on the host, compute only those.
                 rows = torch.from_numpy(np.flatnonzero(req_modes == ENTROPY)).to(logits.device)
                 pe = p.index_select(0, rows)
-                h = kernel.normalized_entropy(logits.index_select(0, rows))
+                h = kernel.normalized_entropy(logits[rows], self.work)
                 temps.index_copy_(0, rows, kernel.entropy_temperature(h, pe[:, 0], pe[:, 1], pe[:, 2]))
             else:
                 # Speculative decoding gives a request several rows: compute all, keep ours.
-                h = kernel.normalized_entropy(logits)
+                h = kernel.normalized_entropy(logits, self.work)
                 t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
                 temps = torch.where(mode == ENTROPY, t, temps)
         STATS["scaled_rows"] += int(np.count_nonzero(req_modes))
