@@ -1,21 +1,19 @@
-"""The platform's limits and its attention backend, against a plain attention computed here.
+"""The platform's limits and its attention backend's registration and refusals. No engine.
 
-No engine: the backend's classes run on tensors laid out exactly as vLLM lays out the KV cache
-(logical [num_blocks, num_kv_heads, block_size, 2 * head_size], token-major in memory), with
-the kernels in Triton's interpreter.
+The backend against a plain attention runs in its own process (interpreted_backend.py): see there.
 """
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-
-os.environ["TRITON_INTERPRET"] = "1"  # before vllm_ref_kernels decorates its kernels
-
-from vllm.v1.attention.backends.registry import AttentionBackendEnum  # noqa: E402
-from vllm_ref_accelerator import attention as attn  # noqa: E402
-from vllm_ref_accelerator import platform as plat  # noqa: E402
+from vllm.v1.attention.backends.registry import AttentionBackendEnum
+from vllm_ref_accelerator import attention as attn
+from vllm_ref_accelerator import platform as plat
 
 
 def test_backend_is_a_registered_enum_member_and_registration_is_idempotent():
@@ -72,66 +70,30 @@ def test_platform_keeps_the_cpu_identity_vllm_relies_on():
     assert p.device_name == "ref_accelerator" and p.supported_dtypes == [torch.float32, torch.float16]
 
 
-def _naive(q, k, v, scale, window=None):
-    """Causal attention of one sequence whose last len(q) tokens are the queries."""
-    n_q, n_k = q.shape[0], k.shape[0]
-    group = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    s = torch.einsum("qhd,khd->hqk", q.double(), k.double()) * scale
-    qpos = torch.arange(n_k - n_q, n_k)[:, None]
-    kpos = torch.arange(n_k)[None, :]
-    mask = kpos <= qpos
-    if window:
-        mask &= kpos > qpos - window
-    s = s.masked_fill(~mask, float("-inf"))
-    return torch.einsum("hqk,khd->qhd", s.softmax(-1), v.double())
-
-
-@pytest.mark.parametrize(("head_size", "window"), [(64, None), (80, 3)])
-def test_prefill_then_mixed_step_matches_plain_attention(head_size, window):
-    torch.manual_seed(0)
-    heads, kv_heads, block, num_blocks = 4, 2, 16, 8
-    scale = head_size ** -0.5
-    # vLLM's allocation for the LBNHC layout: token-major memory, head-major logical view.
-    physical = torch.zeros(num_blocks, block, kv_heads, 2 * head_size)
-    kv_cache = physical.permute(0, 2, 1, 3)
-    impl = attn.RefAcceleratorAttentionImpl(heads, head_size, scale, kv_heads, None, window, "auto")
-    builder = attn.RefAcceleratorMetadataBuilder.__new__(attn.RefAcceleratorMetadataBuilder)
-    block_table = torch.tensor([[3, 5, 0], [6, 1, 0]], dtype=torch.int32)
-
-    def step(lens_before, q_lens, k_all, v_all):
-        seqs = list(zip(lens_before, q_lens, strict=True))
-        slots = []
-        for s, (before, n) in enumerate(seqs):
-            for pos in range(before, before + n):
-                slots.append(int(block_table[s, pos // block]) * block + pos % block)
-        qsl = torch.tensor([0] + list(torch.tensor(q_lens).cumsum(0)), dtype=torch.int32)
-        common = SimpleNamespace(
-            causal=True, num_actual_tokens=sum(q_lens), query_start_loc=qsl,
-            seq_lens=torch.tensor([b + n for b, n in seqs], dtype=torch.int32),
-            block_table_tensor=block_table, slot_mapping=torch.tensor(slots, dtype=torch.int64))
-        md = builder.build(0, common)
-        new = [slice(b, b + n) for b, n in seqs]
-        q = torch.randn(sum(q_lens), heads, head_size)
-        k = torch.cat([k_all[s][r] for s, r in enumerate(new)])
-        v = torch.cat([v_all[s][r] for s, r in enumerate(new)])
-        impl.do_kv_cache_update(None, k, v, kv_cache, md.slot_mapping)
-        out = torch.full_like(q, float("nan"))
-        impl.forward(None, q, k, v, kv_cache, md, out)
-        for s, (b, n) in enumerate(seqs):
-            rows = slice(int(qsl[s]), int(qsl[s + 1]))
-            want = _naive(q[rows], k_all[s][: b + n], v_all[s][: b + n], scale, window)
-            torch.testing.assert_close(out[rows].double(), want, atol=1e-4, rtol=1e-4)
-
-    k_all = [torch.randn(40, kv_heads, head_size) for _ in range(2)]
-    v_all = [torch.randn(40, kv_heads, head_size) for _ in range(2)]
-    step([0, 0], [20, 7], k_all, v_all)  # two prefills, crossing a block boundary
-    step([20, 7], [1, 3], k_all, v_all)  # a decode and a chunked-prefill continuation
-    assert attn.USAGE["attention_calls"] >= 2 and attn.USAGE["implementation"] == "triton"
-
-
 def test_impl_refuses_features_the_kernels_lack():
     with pytest.raises(NotImplementedError, match="ALiBi"):
         attn.RefAcceleratorAttentionImpl(2, 64, 0.1, 1, [0.5, 0.25], None, "auto")
     with pytest.raises(NotImplementedError, match="attention type encoder_only"):
         attn.RefAcceleratorAttentionImpl(2, 64, 0.1, 1, None, None, "auto", attn_type="encoder_only")
+
+
+def test_backend_matches_plain_attention_in_the_interpreter():
+    """tests/interpreted_backend.py, in a fresh pytest process with TRITON_INTERPRET=1."""
+    here = Path(__file__).parent
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(here / "interpreted_backend.py")], env=env, capture_output=True, text=True,
+                       timeout=600, cwd=here.parents[2])
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "3 passed" in r.stdout
+
+
+def test_a_process_that_imported_triton_first_is_refused_clearly():
+    code = ("import os, triton.language\n"
+            "os.environ['TRITON_INTERPRET'] = '1'\n"
+            "from vllm_ref_accelerator.attention import RefAcceleratorAttentionImpl as Impl\n"
+            "Impl(2, 64, 0.125, 1, None, None, 'auto')\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "ref_accelerator platform: Triton was imported in this process before TRITON_INTERPRET=1" in r.stderr

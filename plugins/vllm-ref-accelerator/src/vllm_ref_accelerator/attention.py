@@ -36,6 +36,26 @@ try:  # the KV cache layout descriptor; older vLLM uses get_kv_cache_stride_orde
 except ImportError:  # pragma: no cover - depends on the vLLM version
     KVCacheLayout = None  # type: ignore[assignment,misc]
 
+def check_interpreter() -> None:
+    """Fail clearly if Triton in this process cannot interpret the kernels.
+
+    Triton chooses interpreter or compiler when each @triton.jit function is defined, including
+    its own library functions (tl.zeros, ...) defined when triton.language is first imported.
+    register() sets TRITON_INTERPRET=1 before vLLM starts its engine and worker processes, so
+    they are right from the start; a model running in a process that imported Triton earlier
+    (e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0) would otherwise fail inside the first kernel.
+    """
+    import triton.language.standard as std
+    from triton.runtime.interpreter import InterpretedFunction
+
+    probe = getattr(std, "zeros", None)
+    if probe is not None and not isinstance(probe, InterpretedFunction):
+        raise RuntimeError(
+            f"{PLATFORM_NAME} platform: Triton was imported in this process before TRITON_INTERPRET=1 "
+            f"was set, so its kernels cannot run on the simulated device. Set TRITON_INTERPRET=1 in the "
+            f"environment before starting (or keep vLLM's default multiprocess engine).")
+
+
 # Read by probe checks and the demo: proof that this process's attention went through the kernels.
 USAGE: dict[str, object] = {"cache_writes": 0, "attention_calls": 0, "implementation": None}
 
@@ -150,6 +170,7 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):
         self.kv_cache_dtype = kv_cache_dtype
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
         self.attn_type = attn_type
+        check_interpreter()
 
     def do_kv_cache_update(self, layer, key: torch.Tensor, value: torch.Tensor, kv_cache: torch.Tensor,
                            slot_mapping: torch.Tensor) -> None:
