@@ -43,8 +43,8 @@ def register() -> str | None:
     if not check_vllm("ref_accelerator", SUPPORTED_VLLM, override_env=VERSION_OVERRIDE_ENV):
         return None
     # The simulated device's memory is host memory, so its Triton kernels can only run in
-    # Triton's interpreter. Triton reads this when a kernel is decorated (when vllm_ref_kernels
-    # is imported, in the workers): setting it here, the first plugin code every vLLM process
-    # runs, covers this process and every process it starts.
+    # Triton's interpreter. Triton reads this when triton.language is first imported, so it must
+    # be in a process's environment from the start: set here, before vLLM starts its engine and
+    # worker processes, it is (they inherit it). attention.check_interpreter() catches the rest.
     os.environ["TRITON_INTERPRET"] = "1"
     return PLATFORM_CLS
