@@ -36,14 +36,16 @@ def check(batch, device, *, window=None, softcap=0.0, tol=None, **launch) -> Non
     assert err < limit, f"rel err {err:.3g} >= {limit} (seed {SEED}; q_lens {batch.q_lens} lens {batch.lens})"
 
 
-# name: q_lens, seq_lens, (Hq, Hkv), head_size, block_size, dtype, window, softcap
+# name: q_lens, seq_lens, (Hq, Hkv), head_size, block_size, dtype, window, softcap.
+# "window-mixed" puts the oldest visible key on the last row of a 16-key tile (decode 44 - 13,
+# prefill rows at 27 + 16k - 13 + 1): an off-by-one in where the window's loop starts shows.
 CASES = {
     "decode-gqa4": ([1, 1, 1, 1], [1, 17, 64, 100], (8, 2), 64, 16, torch.float32, None, 0.0),
     "decode-mqa8-fp16": ([1, 1, 1], [5, 48, 129], (8, 1), 128, 32, torch.float16, None, 0.0),
     "prefill-mha": ([37, 16, 5], [37, 16, 5], (2, 2), 64, 16, torch.float32, None, 0.0),
     "chunked-prefill": ([20, 7], [50, 7], (4, 1), 64, 16, torch.float16, None, 0.0),
     "mixed-gqa4-d80": ([1, 9, 1, 30], [33, 9, 70, 45], (4, 1), 80, 16, torch.float16, None, 0.0),
-    "window-mixed": ([1, 24, 1, 1], [90, 40, 9, 45], (4, 2), 64, 16, torch.float32, 13, 0.0),
+    "window-mixed": ([1, 24, 1, 1, 1, 32], [90, 40, 9, 45, 44, 59], (4, 2), 64, 16, torch.float32, 13, 0.0),
     "window-wide": ([40], [40], (2, 1), 64, 32, torch.float32, 100, 0.0),
     "softcap-mixed": ([1, 12], [60, 30], (4, 2), 64, 16, torch.float16, None, 2.0),
     "window-softcap-gqa8": ([3, 1], [50, 50], (8, 1), 96, 16, torch.float32, 20, 5.0),
