@@ -244,11 +244,11 @@ def write_markdown(data: dict) -> None:
                 more = f" (+{len(c['failed']) - 1} more)" if len(c["failed"]) > 1 else ""
                 cells.append(f"**fail**: `{first}`{more}{unit}")
         lines.append(f"| {name} | `{p.get('supported') or 'none declared'}` | " + " | ".join(cells) + " |")
-    lines += ["", "## Runs", "", "| started (UTC) | commit | versions | plugins | mode | run time |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Runs", "", "| started (UTC) | commit | versions | plugins | mode | run time | note |",
+              "|---|---|---|---|---|---|---|"]
     for r in data.get("runs", [])[-10:]:
         lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
-                     f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min |")
+                     f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min | {r.get('note', '')} |")
     lines += ["", f"Machine: {data.get('machine', '?')}.", ""]
     failing = [(n, v, c) for n, p in sorted(data["plugins"].items()) for v, c in sorted(p["results"].items())
                if c["status"] == "fail"]
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help='unit tests only (pytest -m "not vllm")')
     ap.add_argument("--timeout", type=float, default=2400, help="seconds per plugin and version")
     ap.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
+    ap.add_argument("--note", default="", help="a remark stored with this run (e.g. what else loaded the machine)")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args(argv)
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     data.setdefault("runs", []).append({
         "started": started_wall.strftime("%Y-%m-%d %H:%M"), "versions": versions,
         "plugins": [p.name for p in pkgs], "mode": "unit" if args.fast else "full",
-        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1), "commit": commit})
+        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1), "commit": commit,
+        "note": args.note})
     JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     write_markdown(data)
     failed = [(n, v) for n, p in data["plugins"].items() for v, c in p["results"].items()
