@@ -40,7 +40,7 @@ def test_tp2_offline_every_process_and_the_filter(vllm, tiny_model, probe_plugin
 def test_a_raising_plugin_is_reported_with_its_error(vllm, tiny_model, probe_plugin_site) -> None:
     run = vllm.run(
         tiny_model, requests=PROMPT, sampling=GREEDY, plugins=["ref_probe_boom"],
-        env={"PYTHONPATH": probe_plugin_site, "VLLM_REF_PROBE_BOOM": "1"}, expect_failure=True,
+        env={"PYTHONPATH": probe_plugin_site, "REF_PROBE_BOOM": "1"}, expect_failure=True,
     )
     assert "boom from the probe test plugin" in run.extra["error"]
     rec = run.report.assert_raised("ref_probe_boom", "RuntimeError: boom")

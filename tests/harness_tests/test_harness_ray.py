@@ -11,7 +11,7 @@ RAY_ROLES = ("front_end", "engine_core", "ray_worker")
 
 
 def test_ray_tp2_both_executors_probe_every_ray_worker(vllm, tiny_model, probe_plugin_site) -> None:
-    env = {"PYTHONPATH": probe_plugin_site, "VLLM_REF_PROBE_PLATFORM": "1"}
+    env = {"PYTHONPATH": probe_plugin_site, "REF_PROBE_PLATFORM": "1"}
     plugins = ["ref_probe_ok", "ref_probe_platform"]
     cluster = vllm.ray_cluster(num_gpus=2, plugins=plugins, checks=CHECKS, env=env)
     reference = vllm.run(tiny_model, requests=PROMPTS, sampling=GREEDY, plugins=plugins, env=env)

@@ -52,7 +52,7 @@ def role() -> tuple[str, int | None]:
     if "ApiServer" in text:
         return "front_end", None
     main_name = names[0] if names else "MainProcess"
-    if main_name == "MainProcess" and not os.environ.get("VLLM_REF_PROBE_NOT_FRONT_END"):
+    if main_name == "MainProcess":
         return "front_end", None
     return "other", None
 
@@ -62,7 +62,7 @@ def _write(event: dict[str, Any]) -> None:
     r, rank = role()
     event.update(pid=os.getpid(), ppid=os.getppid(), role=r, rank=rank, t=time.time())
     line = json.dumps(event, default=repr)
-    path = os.path.join(os.environ["VLLM_REF_PROBE_DIR"], f"{os.getpid()}.jsonl")
+    path = os.path.join(os.environ["REF_PROBE_DIR"], f"{os.getpid()}.jsonl")
     with _lock, open(path, "a") as f:
         f.write(line + "\n")
 
@@ -120,7 +120,7 @@ def install() -> None:
 
     md.EntryPoint.load = load  # type: ignore[method-assign]
     md.entry_points = entry_points  # type: ignore[assignment]
-    checks = _parse_checks(os.environ.get("VLLM_REF_PROBE_CHECKS", ""))
+    checks = _parse_checks(os.environ.get("REF_PROBE_CHECKS", ""))
     threading.Thread(target=_check_loop, args=(checks,), name="vllm-ref-probe", daemon=True).start()
 
 
@@ -145,7 +145,7 @@ def _run_check(target: str) -> Any:
 
 
 def _check_loop(checks: dict[str, str]) -> None:
-    period = float(os.environ.get("VLLM_REF_PROBE_PERIOD", "0.25"))
+    period = float(os.environ.get("REF_PROBE_PERIOD", "0.25"))
     meta_written = False
     last_role = None
     while True:

@@ -1,6 +1,6 @@
 """Finding and ending every process a harness run started.
 
-Each run exports VLLM_REF_HARNESS_TAG=<session>/<run>. Every process vLLM spawns inherits
+Each run exports REF_HARNESS_TAG=<session>/<run>. Every process vLLM spawns inherits
 it (spawn start method, Ray workers started by our own `ray start`), so the harness can find
 them all in /proc, whatever their process group, and prove that none survives a test.
 """
@@ -15,7 +15,7 @@ import uuid
 
 import psutil
 
-TAG_VAR = "VLLM_REF_HARNESS_TAG"
+TAG_VAR = "REF_HARNESS_TAG"
 SESSION_TAG = f"s{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 

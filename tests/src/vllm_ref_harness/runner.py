@@ -53,8 +53,8 @@ def vllm_env(
     probe_dir = run_dir / "probe"
     probe_dir.mkdir(parents=True, exist_ok=True)
     e["PYTHONPATH"] = os.pathsep.join(filter(None, [PROBE_SITE, e.get("PYTHONPATH")]))
-    e["VLLM_REF_PROBE_DIR"] = str(probe_dir)
-    e["VLLM_REF_PROBE_CHECKS"] = ";".join(f"{k}={v}" for k, v in (checks or {}).items())
+    e["REF_PROBE_DIR"] = str(probe_dir)
+    e["REF_PROBE_CHECKS"] = ";".join(f"{k}={v}" for k, v in (checks or {}).items())
     e[procs.TAG_VAR] = tag
     e.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1")
     e.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")

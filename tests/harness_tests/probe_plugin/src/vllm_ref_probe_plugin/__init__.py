@@ -14,7 +14,7 @@ def register_skip() -> None:
 
 
 def register_boom() -> None:
-    if os.environ.get("VLLM_REF_PROBE_BOOM") == "1":
+    if os.environ.get("REF_PROBE_BOOM") == "1":
         raise RuntimeError("boom from the probe test plugin")
 
 
@@ -24,8 +24,8 @@ def registered() -> list[str]:
 
 
 def platform() -> str | None:
-    """A Ray-capable CPU platform, active only when VLLM_REF_PROBE_PLATFORM=1."""
-    if os.environ.get("VLLM_REF_PROBE_PLATFORM") != "1":
+    """A Ray-capable CPU platform, active only when REF_PROBE_PLATFORM=1."""
+    if os.environ.get("REF_PROBE_PLATFORM") != "1":
         return None
     return "vllm_ref_probe_plugin.ray_platform.RayCpuPlatform"
 
