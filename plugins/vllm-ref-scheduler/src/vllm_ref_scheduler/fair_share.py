@@ -39,7 +39,6 @@ WEIGHTS_ENV = "VLLM_REF_SCHEDULER_WEIGHTS"
 DEFAULT_TENANT = "default"
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTR = "_ref_tenant"  # cached on each vLLM Request
-_PREPAID = "_ref_prepaid"  # tokens charged at admission, not yet scheduled
 
 
 def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
@@ -93,89 +92,130 @@ class FairShareQueue(RequestQueue):
         self.weights = dict(weights or {})
         self.vtime: dict[str, float] = {}
         self.clock = 0.0
-        self._queues: dict[str, RequestQueue] = {}
+        self._queues: dict[str, RequestQueue] = {}  # tenant -> one of vLLM's own queues
+        self._active: dict[str, RequestQueue] = {}  # the non-empty ones
         self._len = 0
+        self._best: str | None = None  # vLLM peeks, then pops the same request: cached choice
+        self._admitted: dict[str, str] = {}  # request id -> tenant, for charging
+        self._prepaid: dict[str, int] = {}  # request id -> tokens charged at admission, unscheduled
+        self._steps = 0
 
     # -- the policy --
-    def _pick(self) -> RequestQueue:
-        best, best_key = None, None
-        for tenant, q in self._queues.items():
-            if q:
-                # Rounded so that 3 x (1/3) ties with 1: weights are decimal, ties are meaningful.
-                key = (round(self.vtime[tenant], 6), q.peek_request().arrival_time)
-                if best_key is None or key < best_key:
-                    best, best_key = q, key
-        if best is None:
+    def _pick(self) -> str:
+        if self._best is not None:
+            return self._best
+        active, vtime = self._active, self.vtime
+        if not active:
             raise IndexError("peek from an empty fair-share queue")
-        return best
+        tenant = min(active, key=vtime.__getitem__)
+        if len(active) > 1:
+            # Equal up to float noise, so that 3 x (1/3) ties with 1: ties are meaningful.
+            limit = vtime[tenant] + 1e-9 * max(1.0, abs(vtime[tenant]))
+            tied = [t for t in active if vtime[t] <= limit]
+            if len(tied) > 1:
+                tenant = min(tied, key=lambda t: active[t].peek_request().arrival_time)
+        self._best = tenant
+        return tenant
+
+    def _add_vtime(self, tenant: str, tokens: float) -> None:
+        self.vtime[tenant] = self.vtime.get(tenant, self.clock) + tokens / self.weights.get(tenant, 1.0)
 
     def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
-        """Add one step's scheduled tokens to each tenant's virtual service (minus what the
-        request prepaid at admission)."""
-        vtime, weights = self.vtime, self.weights
+        """Add one step's scheduled tokens to each tenant's virtual service, minus what the
+        requests prepaid at admission."""
+        admitted, per_tenant = self._admitted, {}
         for req_id, n in num_scheduled_tokens.items():
-            request = requests.get(req_id)
-            if request is None:
-                continue
-            prepaid = getattr(request, _PREPAID, 0)
-            if prepaid:
-                used = min(prepaid, n)
-                setattr(request, _PREPAID, prepaid - used)
-                n -= used
-                if not n:
+            tenant = admitted.get(req_id)
+            if tenant is None:  # admitted some other way (vLLM's KV-holding queue)
+                request = requests.get(req_id)
+                if request is None:
                     continue
-            tenant = tenant_of(request)
-            vtime[tenant] = vtime.get(tenant, self.clock) + n / weights.get(tenant, 1.0)
+                tenant = admitted[req_id] = tenant_of(request)
+            per_tenant[tenant] = per_tenant.get(tenant, 0) + n
+        prepaid = self._prepaid
+        for req_id in list(prepaid):
+            n = num_scheduled_tokens.get(req_id)
+            if n is not None:
+                used = min(prepaid[req_id], n)
+                per_tenant[admitted[req_id]] -= used
+                if prepaid[req_id] > used:
+                    prepaid[req_id] -= used
+                    continue
+            elif req_id in requests:
+                continue
+            del prepaid[req_id]
+        for tenant, n in per_tenant.items():
+            if n:
+                self._add_vtime(tenant, n)
+        self._best = None
+        self._steps += 1
+        if self._steps % 1024 == 0:  # forget finished requests
+            for req_id in [r for r in admitted if r not in requests]:
+                del admitted[req_id]
 
-    def _queue_for(self, request: Any) -> RequestQueue:
+    def _enqueue(self, request: Any, front: bool) -> None:
         tenant = tenant_of(request)
-        q = self._queues.get(tenant)
+        q = self._active.get(tenant)
         if q is None:
-            q = self._queues[tenant] = create_request_queue(self.policy)
-        if not q:
+            q = self._queues.get(tenant)
+            if q is None:
+                q = self._queues[tenant] = create_request_queue(self.policy)
+            self._active[tenant] = q
+            # Idle tenants bank no credit.
             self.vtime[tenant] = max(self.vtime.get(tenant, 0.0), self.clock)
-        return q
+        if front:
+            q.prepend_request(request)
+        else:
+            q.add_request(request)
+        self._len += 1
+        self._best = None
+
+    def _dequeued(self, tenant: str, q: RequestQueue) -> None:
+        if not q:
+            del self._active[tenant]
+        self._best = None
 
     # -- RequestQueue --
     def add_request(self, request: Any) -> None:
-        self._queue_for(request).add_request(request)
-        self._len += 1
+        self._enqueue(request, front=False)
 
     def peek_request(self) -> Any:
-        return self._pick().peek_request()
+        return self._active[self._pick()].peek_request()
 
     def pop_request(self) -> Any:
-        # vLLM pops a request once it is admitted into this step. Its pending prefill is charged
-        # now, so that the next admission in the same step already sees this one.
-        request = self._pick().pop_request()
+        # vLLM pops a request when it admits it into this step (or skips it: then it comes back
+        # through prepend_request). Its pending prefill is charged now, so that the next
+        # admission in the same step already sees this one.
+        tenant = self._pick()
+        q = self._active[tenant]
+        request = q.pop_request()
         self._len -= 1
-        tenant = tenant_of(request)
-        vtime = self.vtime[tenant]
-        self.clock = max(self.clock, vtime)
-        pending = max(0, getattr(request, "num_tokens", 0) - getattr(request, "num_computed_tokens", 0))
-        setattr(request, _PREPAID, pending)
-        self.vtime[tenant] = vtime + pending / self.weights.get(tenant, 1.0)
-        if len(self.vtime) > 2 * len(self._queues) + 64:
+        self._dequeued(tenant, q)
+        self.clock = max(self.clock, self.vtime[tenant])
+        req_id = request.request_id
+        self._admitted[req_id] = tenant
+        pending = getattr(request, "num_tokens", 0) - getattr(request, "num_computed_tokens", 0)
+        if pending > 0:
+            self._prepaid[req_id] = pending
+            self._add_vtime(tenant, pending)
+        if len(self.vtime) > 2 * len(self._active) + 64:
             self._forget_idle()
         return request
 
     def _forget_idle(self) -> None:
         # An idle tenant at or below the clock would be raised to the clock anyway: drop it, so
         # that many short-lived tenant names do not grow the state without bound.
-        for tenant in [t for t, v in self.vtime.items() if v <= self.clock and not self._queues.get(t)]:
+        for tenant in [t for t, v in self.vtime.items() if v <= self.clock and t not in self._active]:
             del self.vtime[tenant]
             self._queues.pop(tenant, None)
 
     def prepend_request(self, request: Any) -> None:
         # Back in the queue: skipped for this step, or preempted. Refund what it prepaid and did
         # not use; it pays again when admitted again.
-        prepaid = getattr(request, _PREPAID, 0)
+        prepaid = self._prepaid.pop(request.request_id, 0)
         if prepaid:
-            setattr(request, _PREPAID, 0)
-            tenant = tenant_of(request)
-            self.vtime[tenant] = self.vtime.get(tenant, self.clock) - prepaid / self.weights.get(tenant, 1.0)
-        self._queue_for(request).prepend_request(request)
-        self._len += 1
+            self._add_vtime(tenant_of(request), -prepaid)
+        self._enqueue(request, front=True)
 
     def prepend_requests(self, requests: Iterable[Any]) -> None:
         # Same order as vLLM's queues: each one goes to the front of its tenant's queue in turn.
@@ -183,18 +223,23 @@ class FairShareQueue(RequestQueue):
             self.prepend_request(request)
 
     def remove_request(self, request: Any) -> None:
-        self._queues[tenant_of(request)].remove_request(request)
+        tenant = tenant_of(request)
+        q = self._queues[tenant]
+        q.remove_request(request)
         self._len -= 1
+        self._dequeued(tenant, q)
 
     def remove_requests(self, requests: Iterable[Any]) -> None:
         by_tenant: dict[str, list[Any]] = {}
         for request in requests:
             by_tenant.setdefault(tenant_of(request), []).append(request)
         for tenant, group in by_tenant.items():
-            q = self._queues.get(tenant)
-            if q:
+            q = self._active.get(tenant)
+            if q is not None:
                 q.remove_requests(group)
-        self._len = sum(len(q) for q in self._queues.values())
+                self._dequeued(tenant, q)
+        self._len = sum(len(q) for q in self._active.values())
+        self._best = None
 
     def __bool__(self) -> bool:
         return self._len > 0
@@ -204,7 +249,7 @@ class FairShareQueue(RequestQueue):
 
     def __iter__(self) -> Iterator[Any]:
         """Tenant by tenant, each in vLLM's order (not the admission order across tenants)."""
-        for q in list(self._queues.values()):
+        for q in list(self._active.values()):
             yield from q
 
 
