@@ -62,6 +62,10 @@ def unsupported(setting: str, value: object, accepted: tuple) -> ValueError:
 
 class RefAcceleratorPlatform(CpuPlatform):
     device_name: str = PLATFORM_NAME
+    # Ray places one worker per device and looks up Ray accelerator ids, which exist only for
+    # accelerator resource types: the simulated devices are advertised to Ray as "GPU"
+    # (`ray start --num-gpus=N`). CpuPlatform leaves this empty, which refuses Ray.
+    ray_device_key: str = "GPU"
     # Kept from CpuPlatform on purpose (see the module docstring): _enum = CPU,
     # device_type = "cpu", dispatch_key = "CPU", dist_backend = "gloo".
 
