@@ -36,12 +36,15 @@ def exercise(server, model: str) -> list[str]:
     steps = _total(text, p + "step_decode_tokens_count")
     reasons = ", ".join(f"{r}={_total(text, p + 'requests_finished_total', reason=r):g}"
                         for r in ("stop", "length_max_tokens", "length_context", "abort"))
+    prompt = _total(text, p + "step_prefill_tokens_sum")
+    prefill_steps = steps - _total(text, p + "step_prefill_tokens_bucket", le="0.0")
     durations = _total(text, p + "step_duration_seconds_count")
     mean_ms = 1000 * _total(text, p + "step_duration_seconds_sum") / max(durations, 1)
     return [
         f"requests finished by reason: {reasons}",
         f"engine steps: {steps:g}; tokens generated: {_total(text, p + 'step_decode_tokens_sum'):g} "
         f"(vLLM's own vllm:generation_tokens_total: {_total(text, 'vllm:generation_tokens_total'):g})",
-        f"prompt tokens computed per step (mean): {_total(text, p + 'step_prefill_tokens_sum') / max(steps, 1):.1f}",
+        f"steps with a prefill: {prefill_steps:g} ({prompt / max(prefill_steps, 1):.1f} prompt tokens each), "
+        f"decode-only steps: {steps - prefill_steps:g}",
         f"engine step duration (mean): {mean_ms:.1f} ms",
     ]
