@@ -32,7 +32,8 @@ def run_contended(server: Any, workload: list[tuple[str, str | None]], *, tokens
     queued requests compete for the freed slot. Each request decodes `tokens` tokens, so that
     finishes lie far enough apart for the client to see them in order.
     """
-    client = server.client(max_retries=0, timeout=300)
+    # One client (one connection pool) per request: closing the blocker's stream must not hold up
+    # the other responses, or they arrive in a bunch and their order is lost.
     finished: list[tuple[float, str]] = []
     errors: list[BaseException] = []
 
@@ -40,6 +41,7 @@ def run_contended(server: Any, workload: list[tuple[str, str | None]], *, tokens
         body: dict[str, Any] = {"ignore_eos": True}
         if tenant:
             body["vllm_xargs"] = {"ref_tenant": tenant}
+        client = server.client(max_retries=0, timeout=300)
         try:
             client.completions.create(model=server.model, prompt="the quick brown fox", max_tokens=tokens,
                                       temperature=0, extra_body=body)
@@ -47,8 +49,10 @@ def run_contended(server: Any, workload: list[tuple[str, str | None]], *, tokens
         except BaseException as exc:  # surfaced by the caller
             errors.append(exc)
 
-    blocker = client.completions.create(model=server.model, prompt="the quick brown fox", max_tokens=2000, stream=True,
-                                        extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm"}})
+    blocker_client = server.client(max_retries=0, timeout=300)
+    blocker = blocker_client.completions.create(
+        model=server.model, prompt="the quick brown fox", max_tokens=2000, stream=True,
+        extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm"}})
     next(iter(blocker))  # it holds the only sequence slot now
     threads = []
     for i, (name, tenant) in enumerate(workload, 1):

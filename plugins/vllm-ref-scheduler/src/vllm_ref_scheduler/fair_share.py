@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ WEIGHTS_ENV = "VLLM_REF_SCHEDULER_WEIGHTS"
 DEFAULT_TENANT = "default"
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTR = "_ref_tenant"  # cached on each vLLM Request
+_UNKNOWN = ""  # never a valid tenant name: requests the engine no longer knows
 
 
 def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
@@ -84,6 +86,11 @@ def tenant_of(request: Any) -> str:
     return tenant
 
 
+def _head(q: RequestQueue) -> Any:
+    # vLLM's FCFS queue is a deque: indexing it skips three Python-level calls of peek_request().
+    return q[0] if isinstance(q, deque) else q.peek_request()
+
+
 class FairShareQueue(RequestQueue):
     """vLLM's waiting queue, split per tenant; see the module docstring for the order."""
 
@@ -113,7 +120,7 @@ class FairShareQueue(RequestQueue):
             limit = vtime[tenant] + 1e-9 * max(1.0, abs(vtime[tenant]))
             tied = [t for t in active if vtime[t] <= limit]
             if len(tied) > 1:
-                tenant = min(tied, key=lambda t: active[t].peek_request().arrival_time)
+                tenant = min(tied, key=lambda t: _head(active[t]).arrival_time)
         self._best = tenant
         return tenant
 
@@ -123,15 +130,18 @@ class FairShareQueue(RequestQueue):
     def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
         """Add one step's scheduled tokens to each tenant's virtual service, minus what the
         requests prepaid at admission."""
-        admitted, per_tenant = self._admitted, {}
-        for req_id, n in num_scheduled_tokens.items():
-            tenant = admitted.get(req_id)
-            if tenant is None:  # admitted some other way (vLLM's KV-holding queue)
-                request = requests.get(req_id)
-                if request is None:
-                    continue
-                tenant = admitted[req_id] = tenant_of(request)
-            per_tenant[tenant] = per_tenant.get(tenant, 0) + n
+        admitted = self._admitted
+        # Counted in C: most scheduled requests decode exactly one token per step.
+        tenants = list(map(admitted.get, num_scheduled_tokens))
+        if None in tenants:  # admitted some other way (vLLM's KV-holding queue)
+            for req_id in num_scheduled_tokens:
+                if req_id not in admitted and req_id in requests:
+                    admitted[req_id] = tenant_of(requests[req_id])
+            tenants = [admitted.get(r, _UNKNOWN) for r in num_scheduled_tokens]
+        per_tenant = Counter(tenants)
+        for req_id, n in [(r, n) for r, n in num_scheduled_tokens.items() if n != 1]:
+            per_tenant[admitted.get(req_id, _UNKNOWN)] += n - 1
+        per_tenant.pop(_UNKNOWN, None)
         prepaid = self._prepaid
         for req_id in list(prepaid):
             n = num_scheduled_tokens.get(req_id)
