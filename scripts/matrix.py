@@ -178,10 +178,20 @@ def run_cell(version: str, pkg: Path, out_dir: Path, fast: bool, timeout: float,
     env["VLLM_REF_CACHE"] = str(MATRIX_DIR / version / "ref-cache")
     started = time.monotonic()
     with open(logf, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
-            rc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                timeout=timeout, start_new_session=True).returncode
-        except subprocess.TimeoutExpired:
+            rc: int | None = proc.wait(timeout=timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            # SIGTERM, not SIGKILL: the harness turns it into its own teardown, which stops
+            # every vLLM process the tests started.
+            proc.terminate()
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             rc = None
     cell = _junit(xml)
     cell["duration_s"] = round(time.monotonic() - started, 1)
@@ -303,6 +313,31 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
     # Plugin by plugin, every release in turn: an interrupted run leaves whole rows.
+    interrupted = False
+    try:
+        run_cells(pkgs, versions, run_dir, data, commit, args)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: keeping the cells finished so far")
+    tests_s = time.monotonic() - tests_started
+    data.setdefault("runs", []).append({
+        "started": started_wall.strftime("%Y-%m-%d %H:%M"), "versions": versions,
+        "plugins": [p.name for p in pkgs], "mode": "unit" if args.fast else "full",
+        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1), "commit": commit,
+        "note": ("interrupted; " if interrupted else "") + args.note})
+    JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_markdown(data)
+    failed = [(n, v) for n, p in data["plugins"].items() for v, c in p["results"].items()
+              if v in versions and n in {p.name for p in pkgs} and c["status"] == "fail"]
+    log(f"tests took {tests_s / 60:.1f} min (+{setup_s:.0f} s setup); wrote {MD_PATH.relative_to(ROOT)} "
+        f"and {JSON_PATH.relative_to(ROOT)}; {len(failed)} failing cell(s)")
+    # Failing cells are results, not errors of this script: a release outside a plugin's range
+    # is expected to fail. The range test decides whether they agree.
+    return 130 if interrupted else 0
+
+
+def run_cells(pkgs: list[Path], versions: list[str], run_dir: Path, data: dict, commit: str,
+              args: argparse.Namespace) -> None:
     for pkg in pkgs:
         for v in versions:
             out_dir = run_dir / v
@@ -318,21 +353,6 @@ def main(argv: list[str] | None = None) -> int:
             # Written after every cell, so an interrupted run keeps what it measured.
             JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
             write_markdown(data)
-    tests_s = time.monotonic() - tests_started
-    data.setdefault("runs", []).append({
-        "started": started_wall.strftime("%Y-%m-%d %H:%M"), "versions": versions,
-        "plugins": [p.name for p in pkgs], "mode": "unit" if args.fast else "full",
-        "duration_s": round(tests_s, 1), "setup_s": round(setup_s, 1), "commit": commit,
-        "note": args.note})
-    JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    write_markdown(data)
-    failed = [(n, v) for n, p in data["plugins"].items() for v, c in p["results"].items()
-              if v in versions and n in {p.name for p in pkgs} and c["status"] == "fail"]
-    log(f"tests took {tests_s / 60:.1f} min (+{setup_s:.0f} s setup); wrote {MD_PATH.relative_to(ROOT)} "
-        f"and {JSON_PATH.relative_to(ROOT)}; {len(failed)} failing cell(s)")
-    # Failing cells are results, not errors of this script: a release outside a plugin's range
-    # is expected to fail. The range test decides whether they agree.
-    return 0
 
 
 if __name__ == "__main__":
