@@ -3,7 +3,6 @@ import sys
 import types
 
 import pytest
-
 import vllm_ref_common as common
 
 
