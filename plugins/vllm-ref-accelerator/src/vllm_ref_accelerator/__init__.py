@@ -16,7 +16,7 @@ from vllm_ref_common import check_vllm, warn_once
 
 __all__ = ["ACTIVATION_ENV", "PLATFORM_CLS", "SUPPORTED_VLLM", "VERSION_OVERRIDE_ENV", "register"]
 
-SUPPORTED_VLLM = ">=0.28,<0.34"
+SUPPORTED_VLLM = ">=0.32,<0.34"
 ACTIVATION_ENV = "VLLM_REF_ACCELERATOR"
 VERSION_OVERRIDE_ENV = "VLLM_REF_ACCELERATOR_ANY_VERSION"
 PLATFORM_CLS = "vllm_ref_accelerator.platform.RefAcceleratorPlatform"

@@ -25,7 +25,7 @@ from .config import MODEL_TYPE
 __all__ = ["ARCHITECTURE", "MODEL_CLASS", "MODEL_TYPE", "SUPPORTED_VLLM", "is_registered", "register"]
 
 PLUGIN = "ref_model"
-SUPPORTED_VLLM = ">=0.28,<0.34"
+SUPPORTED_VLLM = ">=0.30,<0.34"
 ARCHITECTURE = "ParallaxForCausalLM"
 MODEL_CLASS = f"{__name__}.model:{ARCHITECTURE}"
 DISABLE_ENV = "VLLM_REF_MODEL_DISABLE"

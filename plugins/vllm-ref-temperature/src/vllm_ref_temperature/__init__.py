@@ -15,7 +15,7 @@ from . import processor
 from .params import ALL_KEYS, PLUGIN, TempSpec, parse
 from .processor import TemperatureLogitsProcessor
 
-SUPPORTED_VLLM = ">=0.28,<0.34"
+SUPPORTED_VLLM = ">=0.32,<0.34"
 OVERRIDE_ENV = "VLLM_REF_TEMPERATURE_ANY_VERSION"
 
 processor.ENABLED = check_vllm(PLUGIN, SUPPORTED_VLLM, override_env=OVERRIDE_ENV)
