@@ -64,8 +64,8 @@ def test_serve_then_hang(vllm, tiny_model):
     server = vllm.serve(tiny_model, plugins=["ref_probe_ok"], checks={CHECK!r},
                         env={{"PYTHONPATH": {site!r}}})
     client = server.client()
-    done = client.completions.create(model=server.model, prompt="Hello", max_tokens=5, temperature=0)
-    chunks = list(client.completions.create(model=server.model, prompt="Hello", max_tokens=5,
+    done = client.completions.create(model=server.model, prompt="Hello, my name is", max_tokens=5, temperature=0)
+    chunks = list(client.completions.create(model=server.model, prompt="Hello, my name is", max_tokens=5,
                                             temperature=0, stream=True))
     streamed = "".join(c.choices[0].text for c in chunks)
     rep = server.wait_for_check("registered", ("front_end", "engine_core", "worker"))
