@@ -1,6 +1,24 @@
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+HERE = Path(__file__).parent
+
 # Helper modules of these tests (sched_helpers, sched_checks) are imported by name: by the tests
 # here, by the benchmark, and inside vLLM processes through PYTHONPATH.
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(HERE))
+
+
+@pytest.fixture(scope="session")
+def sched_recorder_site(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test-only recorder plugin (sched_recorder/), pip-installed into a throwaway folder
+    (never into the dev venv) for the server's PYTHONPATH."""
+    site = tmp_path_factory.mktemp("sched-recorder-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(HERE / "sched_recorder")],
+        check=True,
+    )
+    return str(site)

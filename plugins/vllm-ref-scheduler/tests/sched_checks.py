@@ -22,5 +22,6 @@ def validation_patched() -> bool:
 
 
 def applied() -> list:
+    """Names of the patches applied in this process, sorted (plugins load in no fixed order)."""
     patching = sys.modules.get("vllm_ref_scheduler.patching")
-    return patching.applied_patches() if patching else []
+    return sorted(patching.applied_patches()) if patching else []

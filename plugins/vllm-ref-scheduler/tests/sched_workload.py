@@ -1,14 +1,24 @@
 """A contended workload against a running server: one long request occupies the only
-sequence slot while the others queue up in a known order; returns their finish order."""
+sequence slot while the others queue up in a known order; returns the order in which the
+scheduler admitted them, read from the server's own record (the sched_recorder test plugin)."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
+
+NAME_KEY = "ref_test_name"  # vllm_ref_sched_recorder.NAME_KEY
+BLOCKER = "blocker"
+# The blocker's prompt (token ids): long enough that its tenant is charged more than a whole
+# workload, so that each blocker admission raises the fair-share clock past every workload
+# tenant, and a retry starts from equal virtual service again (the policy banks no credit).
+BLOCKER_PROMPT = [(i % 500) + 3 for i in range(256)]
 
 
 class Precondition(AssertionError):
@@ -25,10 +35,29 @@ def wait_for(cond, what: str, timeout: float = 60.0) -> None:
     while not cond():
         if time.monotonic() > deadline:
             raise Precondition(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
-def run_contended(server: Any, workload: list[tuple[str, str | None]], attempts: int = 3) -> list[str]:
+class Record:
+    """The server's record file (REF_SCHED_RECORD), from a given offset on."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.start = self.path.stat().st_size if self.path.exists() else 0
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            data = f.read()
+        return [json.loads(line) for line in data.split(b"\n")[:-1]]  # whole lines only
+
+    def has(self, event: str, name: str) -> bool:
+        return any(e["event"] == event and e["name"] == name for e in self.events())
+
+
+def run_contended(server: Any, workload: list[tuple[str, str | None]], attempts: int = 5) -> list[str]:
     """run_contended_once, repeated (up to `attempts`) while its precondition fails."""
     for i in range(attempts):
         try:
@@ -36,55 +65,64 @@ def run_contended(server: Any, workload: list[tuple[str, str | None]], attempts:
         except Precondition:
             if i == attempts - 1:
                 raise
-            time.sleep(2)  # let the previous attempt's requests drain
+            time.sleep(2)  # let vLLM finish aborting the previous blocker
     raise AssertionError("unreachable")
 
 
-def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, tokens: int = 48) -> list[str]:
-    """Finish order of `workload` ((name, tenant) pairs), queued in that order behind a blocker.
+def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, tokens: int = 8,
+                       blocker_tokens: int = 2040 - len(BLOCKER_PROMPT)) -> list[str]:
+    """Admission order of `workload` ((name, tenant) pairs), queued in that order behind a blocker.
 
-    The server must run with --max-num-seqs 1 and a max model length of about 2048. The blocker
-    streams until every request has queued, then the stream is closed: vLLM aborts it and the
-    queued requests compete for the freed slot. Each request decodes `tokens` tokens, so that
-    finishes lie far enough apart for the client to see them in order.
+    The server must run with --max-num-seqs 1, a max model length of 2048 and the recorder
+    plugin writing to `server.record`. The blocker streams until the record shows that every
+    request has reached the scheduler, then the stream is closed: vLLM aborts it and the queued
+    requests compete for the freed slot. The order comes from the server's record, so it is
+    exact; with one slot and equal requests it is also the finish order. Raises Precondition
+    when the record shows a request admitted before all had arrived (the blocker ended early).
     """
-    # The blocker gets a client (a connection pool) of its own: closing its stream must not hold
-    # up the other responses, or they arrive in a bunch and their order is lost.
+    record = Record(server.record)
     client = server.client(max_retries=0, timeout=300)
-    finished: list[tuple[float, str]] = []
     errors: list[BaseException] = []
 
     def send(name: str, tenant: str | None) -> None:
-        body: dict[str, Any] = {"ignore_eos": True}
+        xargs: dict[str, Any] = {NAME_KEY: name}
         if tenant:
-            body["vllm_xargs"] = {"ref_tenant": tenant}
+            xargs["ref_tenant"] = tenant
         try:
             client.completions.create(model=server.model, prompt="the quick brown fox", max_tokens=tokens,
-                                      temperature=0, extra_body=body)
-            finished.append((time.monotonic(), name))
+                                      temperature=0, extra_body={"ignore_eos": True, "vllm_xargs": xargs})
         except BaseException as exc:  # surfaced by the caller
             errors.append(exc)
 
     blocker_client = server.client(max_retries=0, timeout=300)
     blocker = blocker_client.completions.create(
-        model=server.model, prompt="the quick brown fox", max_tokens=2000, stream=True,
-        extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm"}})
-    next(blocker)  # it holds the only sequence slot now
+        model=server.model, prompt=BLOCKER_PROMPT, max_tokens=blocker_tokens, stream=True,
+        extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm", NAME_KEY: BLOCKER}})
     threads = []
-    for i, (name, tenant) in enumerate(workload, 1):
-        t = threading.Thread(target=send, args=(name, tenant))
-        t.start()
-        threads.append(t)
-        # One at a time, so that arrival order is the listed order.
-        wait_for(lambda i=i: gauge(server, "num_requests_waiting") >= i, f"{name} to queue")
-    if finished or gauge(server, "num_requests_running") != 1:
-        raise Precondition("the blocker stopped before the workload had queued")
-    blocker.close()  # vLLM aborts it; the slot goes to the policy's choice
-    for t in threads:
-        t.join(300)
+    try:
+        next(blocker)  # it holds the only sequence slot now
+        for name, tenant in workload:
+            t = threading.Thread(target=send, args=(name, tenant))
+            t.start()
+            threads.append(t)
+            # One at a time, so that arrival order is the listed order.
+            wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
+    finally:
+        blocker.close()  # vLLM aborts it; the slot goes to the policy's choice
+        for t in threads:
+            t.join(300)
     if errors:
         raise errors[0]
-    return [name for _, name in sorted(finished)]
+    names = [name for name, _ in workload]
+    events = [e for e in record.events() if e["name"] in names]
+    arrived = [e["name"] for e in events if e["event"] == "add"]
+    admitted = [e["name"] for e in events if e["event"] == "run"]
+    assert arrived == names, f"arrival order {arrived}, expected {names}"
+    assert sorted(admitted) == sorted(names), f"admitted {admitted}, expected each of {names} once"
+    first_run = next(i for i, e in enumerate(events) if e["event"] == "run")
+    if first_run < len(names):  # all arrivals come first, or a request ran before all had queued
+        raise Precondition(f"the blocker ended before the workload had queued: {events}")
+    return admitted
 
 
 def post(server: Any, path: str, body: dict[str, Any]) -> requests.Response:

@@ -1,5 +1,6 @@
 """Real `vllm serve` (two boots): the fair-share patch against the same engine without it."""
 
+import os
 from pathlib import Path
 
 import openai
@@ -17,21 +18,30 @@ EQUAL = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2",
 ROLES = ("front_end", "engine_core", "worker")
 
 
-def serve(model, **env):
-    return VllmServer(model, args=ARGS, plugins=["ref_scheduler"], checks=CHECKS, timeout=600,
-                      env={"PYTHONPATH": str(HERE), **env})
+def serve(model, recorder_site, tmp_path, **env):
+    """The server, with the test-only recorder plugin (tests/sched_recorder) writing the
+    scheduler's admissions to `server.record` (see sched_workload)."""
+    record = tmp_path / "sched-record.jsonl"
+    server = VllmServer(model, args=ARGS, plugins=["ref_scheduler", "ref_sched_record"], checks=CHECKS,
+                        timeout=600, env={"PYTHONPATH": os.pathsep.join([str(HERE), recorder_site]),
+                                          "REF_SCHED_RECORD": str(record), **env})
+    server.record = record
+    return server
 
 
 @pytest.fixture(scope="class")
-def patched(tiny_model):
-    with serve(tiny_model, VLLM_REF_SCHEDULER_WEIGHTS="gold=3") as server:
+def patched(tiny_model, sched_recorder_site, tmp_path_factory):
+    with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("patched"),
+               VLLM_REF_SCHEDULER_WEIGHTS="gold=3") as server:
         yield server
 
 
 @pytest.fixture(scope="class")
-def unpatched(tiny_model):
-    # The plugin is loaded, but VLLM_CUSTOM_PATCHES selects none of its patches.
-    with serve(tiny_model, VLLM_CUSTOM_PATCHES="") as server:
+def unpatched(tiny_model, sched_recorder_site, tmp_path_factory):
+    # The plugin is loaded, but VLLM_CUSTOM_PATCHES selects none of its patches: only the
+    # recorder's (another package's patch, selected by name).
+    with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("unpatched"),
+               VLLM_CUSTOM_PATCHES="sched_record") as server:
         yield server
 
 
@@ -43,7 +53,8 @@ class TestPatched:
         rep.assert_check("sched", False, roles=("front_end", "worker"))
         rep.assert_check("valid", True, roles=("front_end",))
         rep.assert_check("valid", False, roles=("engine_core", "worker"))
-        rep.assert_check("applied", ["fair_share"], roles=("engine_core",))
+        # The test recorder's patch (tests/sched_recorder) sits beside fair_share on Scheduler.
+        rep.assert_check("applied", ["fair_share", "sched_record"], roles=("engine_core",))
         rep.assert_check("applied", ["fair_share_validation"], roles=("front_end",))
         rep.assert_check("applied", [], roles=("worker",))
 
@@ -79,7 +90,8 @@ class TestUnpatched:
         rep = unpatched.wait_for_check("applied", ROLES, timeout=30)
         rep.assert_loaded("ref_scheduler", roles=ROLES)
         rep.assert_check("sched", False, roles=ROLES)
-        rep.assert_check("applied", [], roles=ROLES)
+        rep.assert_check("applied", ["sched_record"], roles=("engine_core",))  # the test's recorder only
+        rep.assert_check("applied", [], roles=("front_end", "worker"))
 
     def test_same_workload_is_first_come_first_served(self, unpatched):
         assert run_contended(unpatched, EQUAL) == ["a1", "a2", "a3", "a4", "b1", "b2"]
