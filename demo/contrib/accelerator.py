@@ -36,7 +36,8 @@ def separate_run(model):
 
     demo_dir = str(Path(__file__).resolve().parents[1])
     run = run_engine(
-        model, engine_args={"dtype": "float32"}, plugins=[PLUGIN],
+        # The demo's model is the custom architecture, so ref_model is selected too.
+        model, engine_args={"dtype": "float32"}, plugins=[PLUGIN, "ref_model"],
         requests=[{"prompt": PROMPT, "sampling": {"max_tokens": 6, "temperature": 0.0}}],
         checks={PLUGIN: CHECK, "attention_calls": "contrib.accelerator:attention_calls"},
         env={**ENV, "PYTHONPATH": demo_dir}, timeout=600)

@@ -17,7 +17,9 @@ import time
 PLUGIN = "ref_scheduler"
 CHECK = "contrib.scheduler:effect"
 ENV: dict[str, str] = {}
-SERVER_ARGS: list[str] = ["--max-num-seqs", "1"]
+# One sequence slot makes the contention visible; the long context lets the blocker outlast the
+# queueing of the workload on a fast machine.
+SERVER_ARGS: list[str] = ["--max-num-seqs", "1", "--max-model-len", "2048"]
 PROMPT = "the quick brown fox"
 WORKLOAD = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
 
@@ -56,7 +58,7 @@ def exercise(server, model: str) -> list[str]:
                                   extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": tenant}})
         finished.append((time.monotonic(), name))
 
-    blocker = client.completions.create(model=model, prompt=PROMPT, max_tokens=400, stream=True,
+    blocker = client.completions.create(model=model, prompt=PROMPT, max_tokens=2000, stream=True,
                                         extra_body={"ignore_eos": True})
     next(iter(blocker))
     threads = []
