@@ -100,7 +100,7 @@ def test_out_of_range_vllm_is_inert_unless_overridden():
     """)
     warnings = [line for line in err.splitlines() if line.startswith("WARN ref_temperature")]
     assert len(warnings) == 2, warnings
-    assert "vLLM 0.34.0 is outside the supported range >=0.28,<0.34; the plugin stays out" in warnings[0]
+    assert "vLLM 0.34.0 is outside the supported range >=0.32,<0.34; the plugin stays out" in warnings[0]
     assert "registering anyway because VLLM_REF_TEMPERATURE_ANY_VERSION is set" in warnings[1]
     plain, override = res["plain"], res["override"]
     # Still a subclass of both bases: a disabled plugin must not stop vLLM from starting.
