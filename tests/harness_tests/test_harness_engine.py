@@ -72,7 +72,8 @@ def test_serve_then_hang(vllm, tiny_model):
     rep.assert_loaded("ref_probe_ok")
     rep.assert_check("registered", ["ok"])
     with open({marker!r}, "w") as f:
-        json.dump({{"session": procs.SESSION_TAG, "text": done.choices[0].text, "streamed": streamed,
+        json.dump({{"session": procs.SESSION_TAG, "sids": procs.sessions(procs.SESSION_TAG),
+                    "text": done.choices[0].text, "streamed": streamed,
                     "alive": len(procs.tagged(procs.SESSION_TAG))}}, f)
     time.sleep(600)  # the outer test interrupts us here
 '''
@@ -100,5 +101,5 @@ def test_serve_and_an_interrupted_run_leaves_nothing(tmp_path: Path, probe_plugi
     inner.send_signal(signal.SIGTERM)
     out = inner.communicate(timeout=120)[0].decode()
     assert inner.returncode != 0, out[-2000:]
-    survivors = procs.tagged(ready["session"])
+    survivors = procs.tagged(ready["session"], sids=ready["sids"])
     assert survivors == [], procs.describe(survivors)

@@ -19,20 +19,39 @@ TAG_VAR = "REF_HARNESS_TAG"
 SESSION_TAG = f"s{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+# Run tag -> id of the Unix session its boot was started in. vLLM renames its engine core and
+# workers with setproctitle, which overwrites the memory /proc/<pid>/environ reads, so those
+# processes lose the tag there; they keep the session id, which outlives the session leader.
+_SESSIONS: dict[str, int] = {}
+
+
 def new_run_tag() -> str:
     return f"{SESSION_TAG}/{uuid.uuid4().hex[:8]}"
 
 
-def tagged(prefix: str) -> list[psutil.Process]:
-    """Live processes whose environment carries a tag starting with prefix."""
+def track_session(tag: str, sid: int) -> None:
+    """Record that the boot tagged `tag` runs in Unix session `sid`."""
+    _SESSIONS[tag] = sid
+
+
+def sessions(prefix: str) -> list[int]:
+    return sorted({sid for tag, sid in _SESSIONS.items() if tag.startswith(prefix)})
+
+
+def tagged(prefix: str, sids: list[int] | tuple[int, ...] = ()) -> list[psutil.Process]:
+    """Live processes tagged with a tag starting with prefix, or in one of its boots' sessions
+    (or in `sids`, for sessions started by another process)."""
+    all_sids = set(sids) | set(sessions(prefix))
     found = []
     me = os.getpid()
     for p in psutil.process_iter(["pid"]):
         if p.pid == me:
             continue
         try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
             tag = p.environ().get(TAG_VAR)
-            if tag and tag.startswith(prefix) and p.status() != psutil.STATUS_ZOMBIE:
+            if (tag and tag.startswith(prefix)) or os.getsid(p.pid) in all_sids:
                 found.append(p)
         except (psutil.Error, OSError):
             continue

@@ -80,10 +80,14 @@ class RayCluster:
                f"--num-gpus={self.num_gpus}", f"--num-cpus={max(2, self.num_gpus)}",
                "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={self.temp_dir}",
                f"--ray-client-server-port={free_port()}"]
-        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=180)
-        if out.returncode != 0:
+        # A session of its own, so Ray's daemons are found by session id as well as by tag.
+        starter = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        procs.track_session(self.tag, starter.pid)
+        out, _ = starter.communicate(timeout=180)
+        if starter.returncode != 0:
             self.stop()
-            raise HarnessError(f"ray start failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+            raise HarnessError(f"ray start failed ({starter.returncode}):\n{out[-3000:]}")
         return self
 
     def __enter__(self) -> RayCluster:

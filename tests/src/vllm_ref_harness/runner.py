@@ -101,6 +101,7 @@ class _Boot:
             cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=self.run_dir,
         )
+        procs.track_session(self.tag, self.proc.pid)
 
     @property
     def log(self) -> str:
