@@ -11,6 +11,7 @@ import json
 import random
 import re
 import string
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,7 +134,11 @@ def test_dashboard_queries_return_data(stack, load):
     dash = json.loads((EXAMPLES / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     assert len(exprs) >= 10
-    empty = [e for e in exprs if not prom.query(_promql(e))]
+    # rate() needs two samples of a series inside its window: a series first scraped at the end
+    # of the load has data one scrape interval later, so allow a few scrapes.
+    deadline = time.monotonic() + 15
+    while (empty := [e for e in exprs if not prom.query(_promql(e))]) and time.monotonic() < deadline:
+        time.sleep(1)
     assert not empty, f"dashboard queries without data after the load: {empty}"
 
 
