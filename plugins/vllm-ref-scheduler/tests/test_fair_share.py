@@ -3,7 +3,10 @@ validation, and the plugin's entry point."""
 
 import logging
 import multiprocessing
+import random
 import sys
+from collections import Counter
+from fractions import Fraction
 
 import pytest
 import vllm_ref_common
@@ -120,6 +123,45 @@ def test_queue_keeps_vllm_semantics():
         q.peek_request()
 
 
+def test_incremental_charging_equals_a_fresh_count():
+    # charge() keeps each tenant's count of scheduled requests from one step to the next and
+    # updates it by the set difference. Drive it through random steps (admissions, finishes,
+    # requests leaving and coming back, prefill chunks, ids the engine no longer knows, and the
+    # periodic purge at step 1024) beside a twin queue whose counts are rebuilt every step.
+    rng = random.Random(7)
+    weights = {"A": 3, "B": Fraction(1, 2)}
+    fast, fresh = (FairShareQueue(make_scheduler_policy(), weights) for _ in range(2))
+    known: dict[str, object] = {}
+    scheduled: dict[str, int] = {}
+    for i in range(1500):
+        for _ in range(rng.randint(0, 3)):
+            r = make_request(rng.choice("ABCD"), prompt_len=rng.randint(1, 20), arrival=float(i))
+            known[r.request_id] = r
+            fast.add_request(r)
+            fresh.add_request(r)
+        for _ in range(rng.randint(0, 2)):
+            if fast:
+                r = fast.pop_request()
+                assert fresh.pop_request() is r
+                scheduled[r.request_id] = rng.randint(1, 8)  # a prefill chunk
+        for req_id in list(scheduled):
+            roll = rng.random()
+            if roll < 0.08:
+                del scheduled[req_id]  # finished ...
+                if rng.random() < 0.5:
+                    known.pop(req_id, None)  # ... and forgotten by the engine
+            elif roll < 0.12:
+                scheduled[req_id] = 0  # not scheduled this step; back in a later one
+            else:
+                scheduled[req_id] = 1 if rng.random() < 0.8 else rng.randint(2, 5)
+        step_tokens = {r: n for r, n in scheduled.items() if n}
+        fresh._last_ids, fresh._last_count = set(), Counter()
+        fast.charge(known, step_tokens)
+        fresh.charge(known, step_tokens)
+        assert fast.vtime == fresh.vtime, f"step {i}"
+    assert len(fast.vtime) >= 3 and fast.clock > 0
+
+
 def make_scheduler_policy():
     from vllm.v1.core.sched.request_queue import SchedulingPolicy
     return SchedulingPolicy.FCFS
@@ -145,15 +187,28 @@ def test_good_and_foreign_keys_pass_validation():
     assert SamplingParams(extra_args={"ref_tenant": 5}).extra_args == {"ref_tenant": 5}
 
 
-@pytest.mark.parametrize("text", ["gold", "gold=0", "gold=-1", "gold=abc", "bad name=2", "=3", "g=inf"])
+@pytest.mark.parametrize("text", ["gold", "gold=0", "gold=-1", "gold=abc", "bad name=2", "=3",
+                                  "g=inf", "g=nan", "g=1/0"])
 def test_bad_weights_setting(text):
     with pytest.raises(ValueError, match="ref_scheduler: VLLM_REF_SCHEDULER_WEIGHTS must be a comma list"):
         fair_share.parse_weights(text)
 
 
 def test_weights_parse():
-    assert fair_share.parse_weights(" gold=3, free=0.5 ,") == {"gold": 3.0, "free": 0.5}
+    assert fair_share.parse_weights(" gold=3, free=0.5 ,third=1/3") == {
+        "gold": 3, "free": Fraction(1, 2), "third": Fraction(1, 3)}
     assert fair_share.parse_weights(None) == {}
+
+
+def test_equal_shares_tie_exactly():
+    # Three 1-token prompts at weight 10 and one at weight 10/3 are both V = 3/10. In floats
+    # 0.1 + 0.1 + 0.1 > 0.3 and "b" would win; exactly, it is a tie and a4 arrived first.
+    q = FairShareQueue(make_scheduler_policy(), fair_share.parse_weights("a=10,b=10/3"))
+    for name, arrival in [("a1", 0), ("a2", 1), ("a3", 2), ("b1", 3), ("a4", 4), ("b2", 5)]:
+        q.add_request(make_request(name[0], name=name, prompt_len=1, arrival=float(arrival)))
+    order = [q.pop_request().request_id for _ in range(6)]
+    assert order == ["a1", "b1", "a2", "a3", "a4", "b2"]
+    assert q.vtime == {"a": 0.4, "b": 0.6}
 
 
 def test_register_applies_by_role(monkeypatch):

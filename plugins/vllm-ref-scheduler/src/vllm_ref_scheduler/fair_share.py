@@ -11,7 +11,9 @@ The policy (what an operator can rely on):
   each other; every other token is charged after the step that scheduled it. Prefix-cache hits
   are not discounted.
 - Whenever vLLM's scheduler takes the next waiting request, it gets the head of the tenant with
-  the smallest V among tenants with waiting requests (equal V: the head that arrived first).
+  the smallest V among tenants with waiting requests (equal V: the head that arrived first;
+  equal arrival times too: the tenant name that sorts first). V is kept in exact integer
+  arithmetic (weights are read as exact fractions), so equal shares compare equal.
   Inside a tenant vLLM's own order holds: FCFS, or priority with --scheduling-policy priority.
 - Idle tenants bank no credit: when a tenant's queue goes from empty to non-empty, its V is
   raised to the V at which the last request was admitted.
@@ -25,10 +27,12 @@ Over a busy period each tenant receives tokens in proportion to its weight; with
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from typing import Any
 
 from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
@@ -54,17 +58,18 @@ def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
             f"A-Z a-z 0-9 _ . - starting with a letter or digit; got {value!r} ({type(value).__name__})")
 
 
-def parse_weights(text: str | None) -> dict[str, float]:
-    """"gold=3,free=0.5" -> {"gold": 3.0, "free": 0.5}; bad input raises ValueError."""
-    weights: dict[str, float] = {}
+def parse_weights(text: str | None) -> dict[str, Fraction]:
+    """"gold=3,free=0.5" -> {"gold": 3, "free": 1/2} as exact fractions; bad input raises
+    ValueError."""
+    weights: dict[str, Fraction] = {}
     for item in filter(None, (s.strip() for s in (text or "").split(","))):
         tenant, sep, raw = item.partition("=")
         tenant = tenant.strip()
         try:
-            weight = float(raw) if sep else float("nan")
-        except ValueError:
-            weight = float("nan")
-        if not _TENANT_RE.fullmatch(tenant) or not weight > 0 or weight == float("inf"):
+            weight = Fraction(raw.strip()) if sep else Fraction(0)
+        except (ValueError, ZeroDivisionError):  # also "inf" and "nan"
+            weight = Fraction(0)
+        if not _TENANT_RE.fullmatch(tenant) or not weight > 0:
             raise ValueError(f"ref_scheduler: {WEIGHTS_ENV} must be a comma list of tenant=weight with "
                              f"tenant names like vllm_xargs['{TENANT_KEY}'] and positive finite weights "
                              f"(e.g. 'gold=3,free=1'); bad item {item!r}")
@@ -91,77 +96,122 @@ def _head(q: RequestQueue) -> Any:
     return q[0] if isinstance(q, deque) else q.peek_request()
 
 
+def _token_units(weights: dict[str, Fraction | float]) -> tuple[int, dict[str, int]]:
+    """Virtual time in integers: K units per token at weight 1, K / w per token at weight w,
+    with K the least common multiple of the weights' numerators, so that every unit is whole."""
+    exact = {t: Fraction(w) for t, w in weights.items()}
+    k = math.lcm(1, *(w.numerator for w in exact.values()))
+    return k, {t: k // w.numerator * w.denominator for t, w in exact.items()}
+
+
+def _empty(q: RequestQueue) -> bool:
+    # Same reason: the FCFS queue's __bool__ and __len__ are two Python-level calls.
+    return not deque.__len__(q) if isinstance(q, deque) else not q
+
+
 class FairShareQueue(RequestQueue):
     """vLLM's waiting queue, split per tenant; see the module docstring for the order."""
 
-    def __init__(self, policy: Any, weights: dict[str, float] | None = None):
+    def __init__(self, policy: Any, weights: dict[str, Fraction | float] | None = None):
         self.policy = policy
         self.weights = dict(weights or {})
-        self.vtime: dict[str, float] = {}
-        self.clock = 0.0
+        self._k, self._unit = _token_units(self.weights)
+        self._v: dict[str, int] = {}  # tenant -> virtual service, K units per token at weight 1
+        self._clock = 0  # the V at which the last request was admitted, same units
         self._queues: dict[str, RequestQueue] = {}  # tenant -> one of vLLM's own queues
         self._active: dict[str, RequestQueue] = {}  # the non-empty ones
+        self._arrival: dict[str, float] = {}  # tenant -> arrival time of its head, when active
         self._len = 0
         self._best: str | None = None  # vLLM peeks, then pops the same request: cached choice
         self._admitted: dict[str, str] = {}  # request id -> tenant, for charging
         self._prepaid: dict[str, int] = {}  # request id -> tokens charged at admission, unscheduled
         self._steps = 0
+        self._last_ids: set[str] = set()  # the requests the last charged step scheduled ...
+        self._last_count: Counter[str] = Counter()  # ... and how many of those each tenant has
+
+    @property
+    def vtime(self) -> dict[str, float]:
+        """Each known tenant's virtual service V, in tokens per unit of weight."""
+        return {t: v / self._k for t, v in self._v.items()}
+
+    @property
+    def clock(self) -> float:
+        """The V at which the last request was admitted (where an idle tenant starts)."""
+        return self._clock / self._k
 
     # -- the policy --
     def _pick(self) -> str:
-        if self._best is not None:
-            return self._best
-        active, vtime = self._active, self.vtime
-        if not active:
-            raise IndexError("peek from an empty fair-share queue")
-        tenant = min(active, key=vtime.__getitem__)
-        if len(active) > 1:
-            # Equal up to float noise, so that 3 x (1/3) ties with 1: ties are meaningful.
-            limit = vtime[tenant] + 1e-9 * max(1.0, abs(vtime[tenant]))
-            tied = [t for t in active if vtime[t] <= limit]
-            if len(tied) > 1:
-                tenant = min(tied, key=lambda t: _head(active[t]).arrival_time)
-        self._best = tenant
-        return tenant
+        best = self._best
+        if best is None:
+            active = self._active
+            if not active:
+                raise IndexError("peek from an empty fair-share queue")
+            # (V, head arrival, name), compared in C: exact V, so ties are real ties.
+            best = min(zip(map(self._v.__getitem__, active), map(self._arrival.__getitem__, active),
+                           active, strict=True))[2]
+            self._best = best
+        return best
 
-    def _add_vtime(self, tenant: str, tokens: float) -> None:
-        self.vtime[tenant] = self.vtime.get(tenant, self.clock) + tokens / self.weights.get(tenant, 1.0)
+    def _add_vtime(self, tenant: str, tokens: int) -> None:
+        self._v[tenant] = self._v.get(tenant, self._clock) + tokens * self._unit.get(tenant, self._k)
 
     def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
         """Add one step's scheduled tokens to each tenant's virtual service, minus what the
         requests prepaid at admission."""
         admitted = self._admitted
-        # Counted in C: most scheduled requests decode exactly one token per step.
-        tenants = list(map(admitted.get, num_scheduled_tokens))
-        if None in tenants:  # admitted some other way (vLLM's KV-holding queue)
-            for req_id in num_scheduled_tokens:
-                if req_id not in admitted and req_id in requests:
-                    admitted[req_id] = tenant_of(requests[req_id])
-            tenants = [admitted.get(r, _UNKNOWN) for r in num_scheduled_tokens]
-        per_tenant = Counter(tenants)
-        for req_id, n in [(r, n) for r, n in num_scheduled_tokens.items() if n != 1]:
-            per_tenant[admitted.get(req_id, _UNKNOWN)] += n - 1
-        per_tenant.pop(_UNKNOWN, None)
+        # One token per scheduled request, counted per tenant and carried from one step to the
+        # next: most scheduled requests are the same as in the step before (the set
+        # difference runs in C).
+        ids, count = self._last_ids, self._last_count
+        changed = num_scheduled_tokens.keys() ^ ids
+        for req_id in changed:
+            if req_id in ids:  # not scheduled this time
+                count[admitted.get(req_id, _UNKNOWN)] -= 1
+                continue
+            tenant = admitted.get(req_id)
+            if tenant is None:  # admitted some other way (vLLM's KV-holding queue)
+                tenant = admitted[req_id] = tenant_of(requests[req_id]) if req_id in requests else _UNKNOWN
+            count[tenant] += 1
+        ids ^= changed
+        # The rest: tokens beyond the first (prefill chunks, speculative tokens), less what the
+        # request prepaid. Usually only the requests admitted in this step have either.
+        delta: dict[str, int] = {}
+        extra = sum(num_scheduled_tokens.values()) - len(num_scheduled_tokens)
         prepaid = self._prepaid
+        seen = []
         for req_id in list(prepaid):
             n = num_scheduled_tokens.get(req_id)
             if n is not None:
+                tenant = admitted[req_id]
                 used = min(prepaid[req_id], n)
-                per_tenant[admitted[req_id]] -= used
+                delta[tenant] = delta.get(tenant, 0) + n - 1 - used
+                extra -= n - 1
+                seen.append(req_id)
                 if prepaid[req_id] > used:
                     prepaid[req_id] -= used
                     continue
             elif req_id in requests:
                 continue
             del prepaid[req_id]
-        for tenant, n in per_tenant.items():
-            if n:
-                self._add_vtime(tenant, n)
+        if extra:
+            seen_ids = set(seen)
+            for req_id, n in num_scheduled_tokens.items():
+                if n != 1 and req_id not in seen_ids:
+                    tenant = admitted.get(req_id, _UNKNOWN)
+                    delta[tenant] = delta.get(tenant, 0) + n - 1
+        v, unit, k, clock = self._v, self._unit, self._k, self._clock
+        for tenant, n in count.items():
+            if delta:
+                n += delta.get(tenant, 0)
+            if n and tenant != _UNKNOWN:
+                v[tenant] = v.get(tenant, clock) + n * unit.get(tenant, k)
         self._best = None
         self._steps += 1
-        if self._steps % 1024 == 0:  # forget finished requests
-            for req_id in [r for r in admitted if r not in requests]:
+        if self._steps % 1024 == 0:  # forget finished requests and tenants with none scheduled
+            for req_id in [r for r in admitted if r not in requests and r not in ids]:
                 del admitted[req_id]
+            for tenant in [t for t, n in count.items() if not n]:
+                del count[tenant]
 
     def _enqueue(self, request: Any, front: bool) -> None:
         tenant = tenant_of(request)
@@ -172,17 +222,20 @@ class FairShareQueue(RequestQueue):
                 q = self._queues[tenant] = create_request_queue(self.policy)
             self._active[tenant] = q
             # Idle tenants bank no credit.
-            self.vtime[tenant] = max(self.vtime.get(tenant, 0.0), self.clock)
+            self._v[tenant] = max(self._v.get(tenant, 0), self._clock)
         if front:
             q.prepend_request(request)
         else:
             q.add_request(request)
         self._len += 1
+        self._arrival[tenant] = _head(q).arrival_time
         self._best = None
 
     def _dequeued(self, tenant: str, q: RequestQueue) -> None:
-        if not q:
+        if _empty(q):
             del self._active[tenant]
+        else:
+            self._arrival[tenant] = _head(q).arrival_time
         self._best = None
 
     # -- RequestQueue --
@@ -190,7 +243,7 @@ class FairShareQueue(RequestQueue):
         self._enqueue(request, front=False)
 
     def peek_request(self) -> Any:
-        return self._active[self._pick()].peek_request()
+        return _head(self._active[self._pick()])
 
     def pop_request(self) -> Any:
         # vLLM pops a request when it admits it into this step (or skips it: then it comes back
@@ -200,23 +253,29 @@ class FairShareQueue(RequestQueue):
         q = self._active[tenant]
         request = q.pop_request()
         self._len -= 1
-        self._dequeued(tenant, q)
-        self.clock = max(self.clock, self.vtime[tenant])
+        if _empty(q):  # _dequeued(), inlined: this runs for every admission
+            del self._active[tenant]
+        else:
+            self._arrival[tenant] = _head(q).arrival_time
+        self._best = None
+        v = self._v[tenant]
+        if v > self._clock:
+            self._clock = v
         req_id = request.request_id
         self._admitted[req_id] = tenant
-        pending = getattr(request, "num_tokens", 0) - getattr(request, "num_computed_tokens", 0)
+        pending = request.num_tokens - request.num_computed_tokens
         if pending > 0:
             self._prepaid[req_id] = pending
-            self._add_vtime(tenant, pending)
-        if len(self.vtime) > 2 * len(self._active) + 64:
+            self._v[tenant] = v + pending * self._unit.get(tenant, self._k)
+        if len(self._v) > 2 * len(self._active) + 64:
             self._forget_idle()
         return request
 
     def _forget_idle(self) -> None:
         # An idle tenant at or below the clock would be raised to the clock anyway: drop it, so
         # that many short-lived tenant names do not grow the state without bound.
-        for tenant in [t for t, v in self.vtime.items() if v <= self.clock and t not in self._active]:
-            del self.vtime[tenant]
+        for tenant in [t for t, v in self._v.items() if v <= self._clock and t not in self._active]:
+            del self._v[tenant]
             self._queues.pop(tenant, None)
 
     def prepend_request(self, request: Any) -> None:
