@@ -41,7 +41,7 @@ CHAT_TEMPLATE = (
 def cache_root() -> Path:
     """Where checkpoints are cached: $VLLM_REF_CACHE, else ~/.cache/vllm-ref."""
     root = os.environ.get("VLLM_REF_CACHE") or os.path.join(Path.home(), ".cache", "vllm-ref")
-    return Path(root)
+    return Path(root).absolute()  # engines and servers may run from another directory
 
 
 def write_tokenizer(out: Path, vocab_size: int = 512, max_len: int = 2048) -> int:
