@@ -114,10 +114,10 @@ class V1State:
         temps = temps.to(device=logits.device, dtype=torch.float32, non_blocking=True)
         if len(self.ent_rows):
             p = self.ent_abc
-            # All rows adaptive: no gather copy at all. Otherwise gather by indexing, which on
-            # the CPU is several times faster than index_select for rows this long.
-            rows = logits if len(self.ent_rows) == logits.shape[0] else logits[self.ent_rows]
-            h = kernel.normalized_entropy(rows, self.work)
+            # All rows adaptive: no gather at all. Otherwise the rows are copied block by block
+            # inside the entropy, where they stay in cache.
+            rows = None if len(self.ent_rows) == logits.shape[0] else self.ent_rows
+            h = kernel.normalized_entropy(logits, self.work, rows)
             t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
             temps.index_copy_(0, self.ent_rows, t.to(torch.float32))
         STATS["scaled_rows"] += self.active
@@ -174,7 +174,7 @@ class V2State:
                 # One row per request: pick the entropy rows on the host, compute only those.
                 rows = torch.from_numpy(np.flatnonzero(req_modes == ENTROPY)).to(logits.device)
                 pe = p.index_select(0, rows)
-                h = kernel.normalized_entropy(logits[rows], self.work)
+                h = kernel.normalized_entropy(logits, self.work, rows)
                 temps.index_copy_(0, rows, kernel.entropy_temperature(h, pe[:, 0], pe[:, 1], pe[:, 2]))
             else:
                 # Speculative decoding gives a request several rows: compute all, keep ours.
