@@ -2,7 +2,8 @@
 
 Not a test. Both engines run in this one process, side by side, with the same shapes (hidden,
 heads, KV heads, head size, MLP width, layers, vocabulary), dummy weights, the same prompts
-and the same number of generated tokens (ignore_eos). Timed rounds alternate A B B A ... so
+and the same number of generated tokens (ignore_eos), compiled as vLLM does by default
+(--eager for enforce_eager). Timed rounds alternate A B B A ... so
 drift on a shared machine falls on both. Prints tokens/s of each and the ratio
 Parallax / Llama (goal: >= 0.95).
 
@@ -58,7 +59,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=6, help="timed rounds per engine")
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--compile", action="store_true", help="let vLLM compile (default: enforce_eager)")
+    ap.add_argument("--eager", action="store_true",
+                    help="enforce_eager (default: vLLM's own default, torch.compile)")
     args = ap.parse_args()
 
     # Only this plugin: other general plugins (schedulers, loggers) would change what is timed.
@@ -70,7 +72,7 @@ def main() -> None:
     paths = write_configs(Path(tempfile.mkdtemp(prefix="parallax-bench-")), size)
     engines = {
         name: LLM(model=str(p), load_format="dummy", skip_tokenizer_init=True, dtype=args.dtype,
-                  enforce_eager=not args.compile, max_model_len=512, seed=0)
+                  enforce_eager=args.eager, max_model_len=512, seed=0)
         for name, p in paths.items()
     }
     prompts = [{"prompt_token_ids": [(7 * i + j) % size["vocab_size"] for j in range(args.prompt_len)]}
@@ -95,7 +97,7 @@ def main() -> None:
     pairs = [a / b for a, b in zip(tps["parallax"], tps["llama"], strict=True)]
     print(f"size={args.size} {size} batch={args.batch} prompt_len={args.prompt_len} "
           f"max_tokens={args.max_tokens} rounds={args.rounds} dtype={args.dtype} "
-          f"{'compiled' if args.compile else 'eager'} cpus={os.cpu_count()}")
+          f"{'eager' if args.eager else 'compiled'} cpus={os.cpu_count()}")
     for name in engines:
         print(f"  {name:9s} median {med[name]:8.1f} tok/s   rounds {[round(x, 1) for x in tps[name]]}")
     print(f"  ratio parallax/llama: {med['parallax'] / med['llama']:.3f} (median of round pairs "
