@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Overhead of the reference plugins: the same vLLM workload with every plugin installed vs none.
 
-    python scripts/bench_overhead.py [--rounds 3] [--requests 32] [--max-tokens 64]
+    python scripts/bench_overhead.py [--rounds 5] [--requests 64] [--max-tokens 256]
 
 A true "none" run needs an environment where the plugins are not installed at all (logits
 processors, for one, load whatever VLLM_PLUGINS says), so both sides run in .venv-bench/, a
@@ -143,9 +143,9 @@ def run_side(py: Path, model: str, site: Path | None, args: argparse.Namespace, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--requests", type=int, default=32)
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment of the plugins side (e.g. a patch selection)")
     ap.add_argument("--only", default="", help="comma-separated package folders for the plugins side "

@@ -284,7 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args(argv)
     if args.render:
-        write_markdown(load_results())
+        data = load_results()
+        for pkg in plugin_dirs():  # the declared ranges as the source has them now
+            if pkg.name in data["plugins"]:
+                data["plugins"][pkg.name]["supported"] = declared_range(pkg)
+        JSON_PATH.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        write_markdown(data)
         return 0
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
     wanted_order = [p.strip() for p in args.plugins.split(",") if p.strip()]
