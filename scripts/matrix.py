@@ -259,7 +259,13 @@ def write_markdown(data: dict) -> None:
     for r in data.get("runs", [])[-10:]:
         lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
                      f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min | {r.get('note', '')} |")
-    lines += ["", f"Machine: {data.get('machine', '?')}.", ""]
+    cells = [c for p in data["plugins"].values() for c in p["results"].values()]
+    full = sum(c.get("duration_s", 0) for c in cells if c.get("mode") != "unit")
+    unit = sum(c.get("duration_s", 0) for c in cells if c.get("mode") == "unit")
+    lines += ["", f"The cells above took {full / 60:.1f} min of test time with engines"
+              + (f" and {unit / 60:.1f} min unit only" if unit else "")
+              + " (a full `make matrix` adds about 10 s per version to check the environments).",
+              "", f"Machine: {data.get('machine', '?')}.", ""]
     failing = [(n, v, c) for n, p in sorted(data["plugins"].items()) for v, c in sorted(p["results"].items())
                if c["status"] == "fail"]
     if failing:

@@ -29,6 +29,7 @@ ORDER = [
     ("Vendor guide", "vendor-guide.md"),
     ("Ray", "ray.md"),
     ("Compatibility", "compatibility.md"),
+    ("Benchmarks", "benchmarks.md"),
     ("Troubleshooting", "troubleshooting.md"),
 ]
 

@@ -105,7 +105,7 @@ def _token_units(weights: dict[str, Fraction | float]) -> tuple[int, dict[str, i
 
 
 def _empty(q: RequestQueue) -> bool:
-    # Same reason: the FCFS queue's __bool__ and __len__ are two Python-level calls.
+    # The FCFS queue's __bool__ and __len__ are two Python-level calls; deque's own length is C.
     return not deque.__len__(q) if isinstance(q, deque) else not q
 
 
