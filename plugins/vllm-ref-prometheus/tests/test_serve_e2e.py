@@ -150,4 +150,8 @@ def test_alert_rules_evaluate(stack, load):
         prom.query(e)  # raises on any PromQL error
     # No stall, no saturation, and 2 of 15 requests hit the context window: only that one fires.
     assert not prom.query(exprs[0]) and not prom.query(exprs[1])
+    # Its rate() needs two scrapes of the series after the load (as for the dashboard above).
+    deadline = time.monotonic() + 15
+    while not prom.query(exprs[2]) and time.monotonic() < deadline:
+        time.sleep(1)
     assert prom.query(exprs[2])
