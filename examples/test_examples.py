@@ -36,15 +36,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomllib
-from vllm_ref_harness import run_engine, tiny_llama
+from vllm_ref_harness import pip_install_target, run_engine, tiny_llama
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(p.parent for p in HERE.glob("*/pyproject.toml"))
@@ -140,12 +138,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         copy = work / "project"
         junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
         shutil.copytree(ex.path, copy, ignore=junk)
-        site = work / "site"
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--no-build-isolation", "--no-deps", "--target", str(site), str(copy)],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"{ex.name}: pip install of the copy failed:\n{r.stdout}\n{r.stderr}"
-        sites[ex.name] = site
+        sites[ex.name] = pip_install_target(work / "site", copy)
     return sites
 
 

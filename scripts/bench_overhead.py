@@ -124,11 +124,9 @@ def plugin_site(out: Path, only: list[str]) -> tuple[Path, list[str]]:
         if unknown:
             raise SystemExit(f"bench: --only {sorted(unknown)}: no such package; known: {[p.name for p in pkgs]}")
         pkgs = [p for p in pkgs if p.name in only or p.name == "vllm-ref-common"]
-    site = out / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--no-deps", "--no-build-isolation", "--target", str(site)] + [str(p) for p in pkgs],
-                   check=True)
-    return site, [p.name for p in pkgs]
+    from vllm_ref_harness import pip_install_target
+
+    return pip_install_target(out / "site", *pkgs), [p.name for p in pkgs]
 
 
 class Side:

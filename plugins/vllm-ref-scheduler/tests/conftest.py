@@ -1,8 +1,8 @@
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from vllm_ref_harness import pip_install_target
 
 HERE = Path(__file__).parent
 
@@ -15,10 +15,4 @@ sys.path.insert(0, str(HERE))
 def sched_recorder_site(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The test-only recorder plugin (sched_recorder/), pip-installed into a throwaway folder
     (never into the dev venv) for the server's PYTHONPATH."""
-    site = tmp_path_factory.mktemp("sched-recorder-site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(HERE / "sched_recorder")],
-        check=True,
-    )
-    return str(site)
+    return str(pip_install_target(tmp_path_factory.mktemp("sched-recorder-site"), HERE / "sched_recorder"))

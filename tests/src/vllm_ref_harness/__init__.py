@@ -7,11 +7,11 @@
 """
 
 from .report import ALL_ROLES, ProbeError, ProbeReport, ProcessRecord
-from .runner import EngineRun, HarnessError, VllmServer, free_port, run_engine, vllm_env
+from .runner import EngineRun, HarnessError, VllmServer, free_port, pip_install_target, run_engine, vllm_env
 from .tinymodel import cache_root, tiny_llama, write_tokenizer
 
 __all__ = [
     "ALL_ROLES", "EngineRun", "HarnessError", "ProbeError", "ProbeReport", "ProcessRecord",
-    "VllmServer", "cache_root", "free_port", "run_engine", "tiny_llama", "vllm_env",
+    "VllmServer", "cache_root", "free_port", "pip_install_target", "run_engine", "tiny_llama", "vllm_env",
     "write_tokenizer",
 ]
