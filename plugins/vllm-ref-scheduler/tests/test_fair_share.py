@@ -103,6 +103,27 @@ def test_idle_tenant_banks_no_credit():
     assert q.vtime["late"] == q.clock == 300
 
 
+def test_idle_tenant_keeps_its_debt_and_many_tenants_stay_bounded():
+    q = FairShareQueue(policy=make_scheduler_policy())
+    big = make_request("big", name="big", prompt_len=50, arrival=0.0)
+    q.add_request(big)
+    q.pop_request()
+    q.charge({}, {"big": 50})  # then finished: "big" is idle with V = 50 above the clock (0)
+    # One-shot tenants, one after another: each is admitted at the clock, which never moves.
+    for i in range(1000):
+        r = make_request(f"once{i}", name=f"o{i}", prompt_len=8, arrival=float(i + 1))
+        q.add_request(r)
+        assert q.pop_request() is r
+        q.charge({}, {r.request_id: 8})
+        q.charge({}, {})
+        if i == 10:  # few tenants known: nothing forgotten, "big" still owes its 50 tokens
+            assert q.vtime["big"] == 50 and q.clock == 0
+    assert len(q.vtime) <= 2 * 64 + 64, "one-shot tenants are forgotten"
+    assert "big" not in q.vtime  # forgotten too: it comes back at the clock, like a new tenant
+    q.add_request(make_request("big", name="big2", arrival=2000.0))
+    assert q.vtime["big"] == q.clock == 0
+
+
 def test_queue_keeps_vllm_semantics():
     q = FairShareQueue(policy=make_scheduler_policy())
     reqs = [make_request(t, name=n, arrival=float(i)) for i, (n, t) in enumerate(
@@ -155,11 +176,58 @@ def test_incremental_charging_equals_a_fresh_count():
             else:
                 scheduled[req_id] = 1 if rng.random() < 0.8 else rng.randint(2, 5)
         step_tokens = {r: n for r, n in scheduled.items() if n}
-        fresh._last_ids, fresh._last_count = set(), Counter()
+        fresh._last, fresh._last_count = {}, Counter()
         fast.charge(known, step_tokens)
         fresh.charge(known, step_tokens)
         assert fast.vtime == fresh.vtime, f"step {i}"
     assert len(fast.vtime) >= 3 and fast.clock > 0
+
+
+@pytest.mark.parametrize("policy", ["FCFS", "PRIORITY"])
+def test_incremental_order_equals_a_fresh_minimum(policy):
+    # The queue keeps its order in a heap updated one tenant at a time. Through random adds,
+    # admissions, skips and preemptions (prepend), removals and charged steps, every peek must
+    # still be the head of the tenant with the smallest (V, head arrival, name), computed afresh.
+    from vllm.v1.core.sched.request_queue import SchedulingPolicy
+    rng = random.Random(11)
+    q = FairShareQueue(SchedulingPolicy[policy], {"A": 3, "B": Fraction(1, 2)})
+    waiting: list = []
+    admitted: dict = {}
+    for i in range(3000):
+        roll = rng.random()
+        if roll < 0.35 or not waiting:
+            r = make_request(rng.choice("ABCDE"), prompt_len=rng.randint(1, 20), arrival=float(rng.randint(0, i)),
+                             priority=rng.randint(0, 2))
+            q.add_request(r)
+            waiting.append(r)
+        elif roll < 0.75:
+            r = q.pop_request()
+            waiting.remove(r)
+            if rng.random() < 0.2:  # skipped this step: back to the front of its tenant
+                q.prepend_requests([r])
+                waiting.append(r)
+            else:
+                admitted[r.request_id] = r
+        elif roll < 0.8 and admitted:  # preempted: back to the front (FCFS) or by priority
+            r = admitted.pop(rng.choice(sorted(admitted)))
+            q.prepend_request(r)
+            waiting.append(r)
+        elif roll < 0.85:
+            gone = rng.sample(waiting, min(len(waiting), rng.randint(1, 3)))
+            if len(gone) == 1:
+                q.remove_request(gone[0])
+            else:
+                q.remove_requests(gone)
+            for r in gone:
+                waiting.remove(r)
+        else:
+            step_ids = rng.sample(sorted(admitted), min(len(admitted), rng.randint(0, 6)))
+            q.charge(admitted, {r: rng.randint(1, 40) for r in step_ids})
+        assert len(q) == len(waiting)
+        if waiting:
+            heads = {t: qq.peek_request() for t, qq in q._queues.items() if qq}
+            want = min(heads, key=lambda t: (q._v[t], heads[t].arrival_time, t))
+            assert q.peek_request() is heads[want], f"operation {i}"
 
 
 def make_scheduler_policy():

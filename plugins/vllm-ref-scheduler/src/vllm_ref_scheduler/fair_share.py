@@ -17,6 +17,9 @@ The policy (what an operator can rely on):
   Inside a tenant vLLM's own order holds: FCFS, or priority with --scheduling-policy priority.
 - Idle tenants bank no credit: when a tenant's queue goes from empty to non-empty, its V is
   raised to the V at which the last request was admitted.
+- The state stays bounded: once more than 64 tenants (and twice as many as at the last clean-up)
+  are known, the tenants with nothing waiting and nothing scheduled are forgotten; one that
+  comes back starts like a new tenant, at the clock.
 - The policy orders admission only: it never preempts running requests. A request vLLM
   preempts for memory goes back to the front of its tenant's queue; requests in vLLM's separate
   queue of KV-holding requests are drained first, as vLLM does.
@@ -33,6 +36,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
@@ -120,14 +124,20 @@ class FairShareQueue(RequestQueue):
         self._clock = 0  # the V at which the last request was admitted, same units
         self._queues: dict[str, RequestQueue] = {}  # tenant -> one of vLLM's own queues
         self._active: dict[str, RequestQueue] = {}  # the non-empty ones
-        self._arrival: dict[str, float] = {}  # tenant -> arrival time of its head, when active
+        # The order: (V, head arrival, name) of each active tenant, in a dict and in a heap.
+        # The heap may hold outdated entries too (an entry counts only while the dict has it):
+        # they are dropped when they reach the top. After a step has charged its tokens every
+        # V has moved: `_stale` until the next pick rebuilds both.
+        self._key: dict[str, tuple[int, float, str]] = {}
+        self._heap: list[tuple[int, float, str]] = []
+        self._stale = False
         self._len = 0
-        self._best: str | None = None  # vLLM peeks, then pops the same request: cached choice
-        self._admitted: dict[str, str] = {}  # request id -> tenant, for charging
         self._prepaid: dict[str, int] = {}  # request id -> tokens charged at admission, unscheduled
+        self._admitted: dict[str, str] = {}  # request id -> tenant, popped since the last step
         self._steps = 0
-        self._last_ids: set[str] = set()  # the requests the last charged step scheduled ...
+        self._last: dict[str, str] = {}  # the requests the last charged step scheduled: tenant ...
         self._last_count: Counter[str] = Counter()  # ... and how many of those each tenant has
+        self._forget_at = 64  # known tenants beyond which the idle ones are forgotten
 
     @property
     def vtime(self) -> dict[str, float]:
@@ -141,77 +151,103 @@ class FairShareQueue(RequestQueue):
 
     # -- the policy --
     def _pick(self) -> str:
-        best = self._best
-        if best is None:
-            active = self._active
-            if not active:
-                raise IndexError("peek from an empty fair-share queue")
-            # (V, head arrival, name), compared in C: exact V, so ties are real ties.
-            best = min(zip(map(self._v.__getitem__, active), map(self._arrival.__getitem__, active),
-                           active, strict=True))[2]
-            self._best = best
-        return best
+        # The smallest (V, head arrival, name); V is exact, so ties are real ties. With a heap
+        # an admission costs O(log tenants): only the admitted tenant's entry changes.
+        key, heap = self._key, self._heap
+        if self._stale:
+            v = self._v
+            key = self._key = {t: (v[t], e[1], t) for t, e in key.items()}
+            heap = self._heap = list(key.values())
+            heapify(heap)
+            self._stale = False
+        while heap:
+            top = heap[0]
+            if key.get(top[2]) is top:
+                return top[2]
+            heappop(heap)
+        raise IndexError("peek from an empty fair-share queue")
+
+    def _rekey(self, tenant: str, q: RequestQueue) -> None:
+        """After a change to one tenant's queue or V: its entry in the order."""
+        if _empty(q):
+            del self._active[tenant]
+            del self._key[tenant]
+            return
+        entry = self._key[tenant] = (self._v[tenant], _head(q).arrival_time, tenant)
+        if not self._stale:
+            heappush(self._heap, entry)
+            if len(self._heap) > 4 * len(self._key) + 64:  # mostly outdated entries
+                self._stale = True
 
     def _add_vtime(self, tenant: str, tokens: int) -> None:
         self._v[tenant] = self._v.get(tenant, self._clock) + tokens * self._unit.get(tenant, self._k)
 
     def charge(self, requests: dict[str, Any], num_scheduled_tokens: dict[str, int]) -> None:
-        """Add one step's scheduled tokens to each tenant's virtual service, minus what the
+        """Add one step's scheduled tokens to each tenant's virtual service, less what the
         requests prepaid at admission."""
-        admitted = self._admitted
         # One token per scheduled request, counted per tenant and carried from one step to the
-        # next: most scheduled requests are the same as in the step before (the set
-        # difference runs in C).
-        ids, count = self._last_ids, self._last_count
-        changed = num_scheduled_tokens.keys() ^ ids
-        for req_id in changed:
-            if req_id in ids:  # not scheduled this time
-                count[admitted.get(req_id, _UNKNOWN)] -= 1
-                continue
-            tenant = admitted.get(req_id)
-            if tenant is None:  # admitted some other way (vLLM's KV-holding queue)
-                tenant = admitted[req_id] = tenant_of(requests[req_id]) if req_id in requests else _UNKNOWN
-            count[tenant] += 1
-        ids ^= changed
-        # The rest: tokens beyond the first (prefill chunks, speculative tokens), less what the
-        # request prepaid. Usually only the requests admitted in this step have either.
-        delta: dict[str, int] = {}
+        # next: most scheduled requests are the same as in the step before, so only the
+        # difference is looked at (in C). The rest are tokens beyond the first (prefills,
+        # speculative tokens), less what was prepaid: `extra` of them are still to be found.
+        last, count, prepaid, admitted = self._last, self._last_count, self._prepaid, self._admitted
         extra = sum(num_scheduled_tokens.values()) - len(num_scheduled_tokens)
-        prepaid = self._prepaid
-        seen = []
-        for req_id in list(prepaid):
-            n = num_scheduled_tokens.get(req_id)
-            if n is not None:
-                tenant = admitted[req_id]
-                used = min(prepaid[req_id], n)
-                delta[tenant] = delta.get(tenant, 0) + n - 1 - used
+        delta: dict[str, int] = {}
+        new: Iterable[str] = ()
+        if num_scheduled_tokens.keys() != last.keys():
+            for req_id in last.keys() - num_scheduled_tokens.keys():  # not scheduled this time
+                count[last.pop(req_id)] -= 1
+            new = num_scheduled_tokens.keys() - last.keys()
+            for req_id in new:  # usually admitted in this step, with its prefill prepaid
+                tenant = admitted.get(req_id)
+                if tenant is None:  # admitted some other way (vLLM's KV-holding queue)
+                    request = requests.get(req_id)
+                    tenant = tenant_of(request) if request is not None else _UNKNOWN
+                last[req_id] = tenant
+                count[tenant] += 1
+                n = num_scheduled_tokens[req_id]
+                paid = prepaid.pop(req_id, 0)
+                if paid > n:  # a long prompt's first chunk
+                    prepaid[req_id] = paid - n
+                    paid = n
                 extra -= n - 1
-                seen.append(req_id)
-                if prepaid[req_id] > used:
-                    prepaid[req_id] -= used
-                    continue
-            elif req_id in requests:
-                continue
-            del prepaid[req_id]
-        if extra:
-            seen_ids = set(seen)
+                if n - 1 - paid:
+                    delta[tenant] = delta.get(tenant, 0) + n - 1 - paid
+        if extra:  # requests scheduled again with more than one token (prefill chunks, speculation)
             for req_id, n in num_scheduled_tokens.items():
-                if n != 1 and req_id not in seen_ids:
-                    tenant = admitted.get(req_id, _UNKNOWN)
-                    delta[tenant] = delta.get(tenant, 0) + n - 1
+                if n != 1 and req_id not in new:
+                    tenant = last[req_id]
+                    delta[tenant] = delta.get(tenant, 0) + n - 1 - self._use_prepaid(req_id, n)
+        if prepaid:  # left over: a long prefill's one-token last chunk, or requests not scheduled
+            for req_id in list(prepaid):
+                n = num_scheduled_tokens.get(req_id)
+                if n is None:
+                    if req_id not in requests:  # finished or aborted
+                        del prepaid[req_id]
+                elif n == 1 and req_id not in new:
+                    tenant = last[req_id]
+                    delta[tenant] = delta.get(tenant, 0) - self._use_prepaid(req_id, 1)
         v, unit, k, clock = self._v, self._unit, self._k, self._clock
         for tenant, n in count.items():
             if delta:
                 n += delta.get(tenant, 0)
             if n and tenant != _UNKNOWN:
                 v[tenant] = v.get(tenant, clock) + n * unit.get(tenant, k)
-        self._best = None
+        admitted.clear()
+        self._stale = True
         self._steps += 1
-        if self._steps % 1024 == 0:  # forget finished requests and tenants with none scheduled
-            for req_id in [r for r in admitted if r not in requests and r not in ids]:
-                del admitted[req_id]
+        if self._steps % 1024 == 0:  # forget tenants that had nothing scheduled for a while
             for tenant in [t for t, n in count.items() if not n]:
                 del count[tenant]
+        if len(v) > self._forget_at:
+            self._forget_idle()
+
+    def _use_prepaid(self, req_id: str, tokens: int) -> int:
+        """How many of a request's `tokens` scheduled in this step it already paid for."""
+        paid = self._prepaid.pop(req_id, 0)
+        if paid > tokens:
+            self._prepaid[req_id] = paid - tokens
+            return tokens
+        return paid
 
     def _enqueue(self, request: Any, front: bool) -> None:
         tenant = tenant_of(request)
@@ -223,20 +259,16 @@ class FairShareQueue(RequestQueue):
             self._active[tenant] = q
             # Idle tenants bank no credit.
             self._v[tenant] = max(self._v.get(tenant, 0), self._clock)
+            head = None
+        else:
+            head = _head(q)
         if front:
             q.prepend_request(request)
         else:
             q.add_request(request)
         self._len += 1
-        self._arrival[tenant] = _head(q).arrival_time
-        self._best = None
-
-    def _dequeued(self, tenant: str, q: RequestQueue) -> None:
-        if _empty(q):
-            del self._active[tenant]
-        else:
-            self._arrival[tenant] = _head(q).arrival_time
-        self._best = None
+        if _head(q) is not head:  # usually it is: a request added behind others
+            self._rekey(tenant, q)
 
     # -- RequestQueue --
     def add_request(self, request: Any) -> None:
@@ -253,11 +285,6 @@ class FairShareQueue(RequestQueue):
         q = self._active[tenant]
         request = q.pop_request()
         self._len -= 1
-        if _empty(q):  # _dequeued(), inlined: this runs for every admission
-            del self._active[tenant]
-        else:
-            self._arrival[tenant] = _head(q).arrival_time
-        self._best = None
         v = self._v[tenant]
         if v > self._clock:
             self._clock = v
@@ -266,24 +293,38 @@ class FairShareQueue(RequestQueue):
         pending = request.num_tokens - request.num_computed_tokens
         if pending > 0:
             self._prepaid[req_id] = pending
-            self._v[tenant] = v + pending * self._unit.get(tenant, self._k)
-        if len(self._v) > 2 * len(self._active) + 64:
-            self._forget_idle()
+            v = self._v[tenant] = v + pending * self._unit.get(tenant, self._k)
+        # _rekey(), knowing that this tenant's entry is the heap's top: replaced in one pass.
+        if _empty(q):
+            del self._active[tenant]
+            del self._key[tenant]
+            heappop(self._heap)
+        else:
+            entry = self._key[tenant] = (v, _head(q).arrival_time, tenant)
+            heapreplace(self._heap, entry)
         return request
 
     def _forget_idle(self) -> None:
-        # An idle tenant at or below the clock would be raised to the clock anyway: drop it, so
-        # that many short-lived tenant names do not grow the state without bound.
-        for tenant in [t for t, v in self._v.items() if v <= self._clock and t not in self._active]:
+        # Many short-lived tenant names must not grow the state without bound: forget the
+        # tenants with nothing waiting and nothing scheduled in the last step. One that comes
+        # back starts at the clock like a new tenant (what it had used beyond the clock is
+        # forgiven). The threshold doubles with the tenants that remain, so that this runs
+        # rarely (amortized O(1) per step).
+        count = self._last_count
+        for tenant in [t for t in self._v if t not in self._active and not count.get(t)]:
             del self._v[tenant]
             self._queues.pop(tenant, None)
+        self._forget_at = 2 * len(self._v) + 64
 
     def prepend_request(self, request: Any) -> None:
         # Back in the queue: skipped for this step, or preempted. Refund what it prepaid and did
         # not use; it pays again when admitted again.
         prepaid = self._prepaid.pop(request.request_id, 0)
         if prepaid:
-            self._add_vtime(tenant_of(request), -prepaid)
+            tenant = tenant_of(request)
+            self._add_vtime(tenant, -prepaid)
+            if tenant in self._key:
+                self._rekey(tenant, self._active[tenant])
         self._enqueue(request, front=True)
 
     def prepend_requests(self, requests: Iterable[Any]) -> None:
@@ -296,7 +337,7 @@ class FairShareQueue(RequestQueue):
         q = self._queues[tenant]
         q.remove_request(request)
         self._len -= 1
-        self._dequeued(tenant, q)
+        self._rekey(tenant, q)
 
     def remove_requests(self, requests: Iterable[Any]) -> None:
         by_tenant: dict[str, list[Any]] = {}
@@ -306,9 +347,8 @@ class FairShareQueue(RequestQueue):
             q = self._active.get(tenant)
             if q is not None:
                 q.remove_requests(group)
-                self._dequeued(tenant, q)
+                self._rekey(tenant, q)
         self._len = sum(len(q) for q in self._active.values())
-        self._best = None
 
     def __bool__(self) -> bool:
         return self._len > 0
