@@ -1,7 +1,8 @@
 """`make demo`: a real vLLM with every reference plugin, and where each one took effect.
 
 Each plugin contributes demo/contrib/<name>.py (PLUGIN, CHECK, ENV, SERVER_ARGS,
-exercise(server, model), and optionally model_path() or separate_run(model)). The demo boots
+exercise(server, model), and optionally model_path(), prepare(env, plugins) or
+separate_run(model)). The demo boots
 one `vllm serve` with every plugin that shares an engine, runs each plugin's exercise, and
 prints one row per vLLM process and one column per plugin. A platform plugin takes over the
 whole engine, so it runs in a separate boot (separate_run).
@@ -44,13 +45,16 @@ def main() -> int:
     model = next((m.model_path() for m in mods if hasattr(m, "model_path")), None) or tiny_llama()
     env = {"PYTHONPATH": str(HERE)}
     args: list[str] = []
+    plugins = [m.PLUGIN for m in shared]
     for m in shared:
         env.update(getattr(m, "ENV", {}))
         args += getattr(m, "SERVER_ARGS", [])
+        if hasattr(m, "prepare"):  # e.g. a helper plugin beside the one shown
+            m.prepare(env, plugins)
     checks = {m.PLUGIN: m.CHECK for m in mods}
     failures = []
     print(f"demo: serving {model} with {[m.PLUGIN for m in shared] or 'no plugins yet'}")
-    with VllmServer(model, args=args, plugins=[m.PLUGIN for m in shared], checks=checks, env=env) as server:
+    with VllmServer(model, args=args, plugins=plugins, checks=checks, env=env) as server:
         sections = []
         for m in shared:
             try:

@@ -1,18 +1,26 @@
-"""ref_scheduler in the demo: weighted fair share between tenants, visible in a finish order.
+"""ref_scheduler in the demo: weighted fair share between tenants, visible in an admission order.
 
 The server gets one sequence slot (--max-num-seqs 1; the other plugins' exercises send one
 request at a time, so they only queue). A long "blocker" request holds the slot while tenant A
 queues four requests and then tenant B two; the blocker is then cancelled and the six compete.
-vLLM alone finishes them first come, first served (a1 a2 a3 a4 b1 b2); with the patch the
+vLLM alone admits them first come, first served (a1 a2 a3 a4 b1 b2); with the patch the
 tenants alternate (a1 b1 a2 b2 a3 a4).
+
+The order is read from the scheduler itself: the recorder plugin of the scheduler's end-to-end
+tests (plugins/vllm-ref-scheduler/tests/sched_recorder, pip-installed into a folder under the
+cache, never into the venv) runs beside the policy in the engine core and writes each admission
+to a file. Finish times seen by the client are not good enough: on a 2-core machine the API
+server sometimes hands several short completions over at once, in any order.
 """
 
 from __future__ import annotations
 
-import re
+import os
+import shutil
 import sys
-import threading
-import time
+from pathlib import Path
+
+from vllm_ref_harness import cache_root, pip_install_target
 
 PLUGIN = "ref_scheduler"
 CHECK = "contrib.scheduler:effect"
@@ -20,8 +28,9 @@ ENV: dict[str, str] = {}
 # One sequence slot makes the contention visible; the long context lets the blocker outlast the
 # queueing of the workload on a fast machine.
 SERVER_ARGS: list[str] = ["--max-num-seqs", "1", "--max-model-len", "2048"]
-PROMPT = "the quick brown fox"
 WORKLOAD = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
+TESTS = Path(__file__).resolve().parents[2] / "plugins" / "vllm-ref-scheduler" / "tests"
+RECORD = cache_root() / "demo" / "sched-record.jsonl"
 
 
 def effect() -> bool:
@@ -34,71 +43,31 @@ def effect() -> bool:
     return vars(sched.Scheduler).get(method) is vars(ours.FairShareScheduler).get(method)
 
 
-def _gauge(server, name: str) -> float:
-    m = re.search(rf"^vllm:{name}\{{[^}}]*\}} (\S+)$", server.metrics(), re.M)
-    return float(m.group(1)) if m else 0.0
-
-
-def _wait(cond, timeout: float = 12.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the contended workload did not queue in time")
-        # Not faster: every poll is a /metrics scrape, which the API server renders on the same
-        # event loop that takes in the requests being queued.
-        time.sleep(0.2)
-
-
-def _contended(server, model: str) -> str:
-    """Queue the workload behind a long blocker, release the slot, return the finish order."""
-    client = server.client(max_retries=0, timeout=300)
-    finished: list[tuple[float, str]] = []
-
-    def send(name: str, tenant: str) -> None:
-        client.completions.create(model=model, prompt=PROMPT, max_tokens=32, temperature=0,
-                                  extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": tenant}})
-        finished.append((time.monotonic(), name))
-
-    blocker = client.completions.create(model=model, prompt=PROMPT, max_tokens=2000, stream=True,
-                                        extra_body={"ignore_eos": True})
-    next(iter(blocker))
-    threads = []
-    try:
-        for i, (name, tenant) in enumerate(WORKLOAD, 1):
-            threads.append(threading.Thread(target=send, args=(name, tenant)))
-            threads[-1].start()
-            try:
-                _wait(lambda i=i: _gauge(server, "num_requests_waiting") >= i)
-            except TimeoutError as exc:
-                raise TimeoutError(f"{exc}: {i} sent, vllm:num_requests_waiting="
-                                   f"{_gauge(server, 'num_requests_waiting')}, vllm:num_requests_running="
-                                   f"{_gauge(server, 'num_requests_running')}") from None
-    finally:
-        blocker.close()  # vLLM aborts it; the queued requests compete for the slot
-        for t in threads:
-            t.join(300)
-    return " ".join(name for _, name in sorted(finished))
+def prepare(env: dict[str, str], plugins: list[str]) -> None:
+    """Install the recorder for the server's PYTHONPATH and name it among the plugins."""
+    site = cache_root() / "demo" / "sched-recorder-site"
+    shutil.rmtree(site, ignore_errors=True)  # pip --target does not replace what is there
+    pip_install_target(site, TESTS / "sched_recorder")
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    RECORD.unlink(missing_ok=True)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(site)]))
+    env["REF_SCHED_RECORD"] = str(RECORD)
+    plugins.append("ref_sched_record")
 
 
 def exercise(server, model: str) -> list[str]:
     import openai
 
-    client = server.client(max_retries=0, timeout=300)
-    # The blocker (2000 tokens, the context's limit) must still hold the slot when the last
-    # request queues. On a quiet machine it lasts only a few seconds, and queueing through the
-    # API server is sometimes slower than that: then the attempt is repeated.
-    attempts = 5
-    for attempt in range(attempts):
-        try:
-            order = _contended(server, model)
-            break
-        except TimeoutError:
-            if attempt == attempts - 1:
-                raise
+    sys.path.insert(0, str(TESTS))
+    from sched_workload import run_contended  # the scheduler e2e tests' workload, retries included
+
+    server.record = RECORD
+    order = " ".join(run_contended(server, WORKLOAD))
     lines = ["one sequence slot; tenant A queued a1-a4, then tenant B queued b1-b2",
-             f"finish order: {order}   (vLLM's FCFS: a1 a2 a3 a4 b1 b2; fair share: a1 b1 a2 b2 a3 a4)"]
+             f"admission order: {order}   (vLLM's FCFS: a1 a2 a3 a4 b1 b2; fair share: a1 b1 a2 b2 a3 a4)"]
+    client = server.client(max_retries=0, timeout=300)
     try:
-        client.completions.create(model=model, prompt=PROMPT, max_tokens=2,
+        client.completions.create(model=model, prompt="the quick brown fox", max_tokens=2,
                                   extra_body={"vllm_xargs": {"ref_tenant": 42}})
         lines.append("ref_tenant=42 was accepted (validation not active)")
     except openai.BadRequestError as exc:

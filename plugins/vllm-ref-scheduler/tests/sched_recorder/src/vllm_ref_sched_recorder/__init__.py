@@ -1,4 +1,5 @@
-"""Test-only vLLM general plugin: a server-side record of the scheduler's admission order.
+"""Test-only vLLM general plugin: a server-side record of the scheduler's admission order (used
+by the scheduler's e2e tests and by `make demo`).
 
 In the engine core it adds one patch, `sched_record`, on vLLM's Scheduler through
 vllm_ref_scheduler's patching framework, beside the fair-share patch on the same class (it wraps
