@@ -205,10 +205,7 @@ class FairShareQueue(RequestQueue):
                 last[req_id] = tenant
                 count[tenant] += 1
                 n = num_scheduled_tokens[req_id]
-                paid = prepaid.pop(req_id, 0)
-                if paid > n:  # a long prompt's first chunk
-                    prepaid[req_id] = paid - n
-                    paid = n
+                paid = self._use_prepaid(req_id, n)
                 extra -= n - 1
                 if n - 1 - paid:
                     delta[tenant] = delta.get(tenant, 0) + n - 1 - paid
@@ -294,7 +291,8 @@ class FairShareQueue(RequestQueue):
         if pending > 0:
             self._prepaid[req_id] = pending
             v = self._v[tenant] = v + pending * self._unit.get(tenant, self._k)
-        # _rekey(), knowing that this tenant's entry is the heap's top: replaced in one pass.
+        # _rekey(), knowing that this tenant's entry is the heap's top: replaced in one pass
+        # (this runs for every admission).
         if _empty(q):
             del self._active[tenant]
             del self._key[tenant]
