@@ -16,7 +16,6 @@ server sometimes hands several short completions over at once, in any order.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -45,9 +44,7 @@ def effect() -> bool:
 
 def prepare(env: dict[str, str], plugins: list[str]) -> None:
     """Install the recorder for the server's PYTHONPATH and name it among the plugins."""
-    site = cache_root() / "demo" / "sched-recorder-site"
-    shutil.rmtree(site, ignore_errors=True)  # pip --target does not replace what is there
-    pip_install_target(site, TESTS / "sched_recorder")
+    site = pip_install_target(cache_root() / "demo" / "sched-recorder-site", TESTS / "sched_recorder")
     RECORD.parent.mkdir(parents=True, exist_ok=True)
     RECORD.unlink(missing_ok=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(site)]))

@@ -35,9 +35,11 @@ class HarnessError(RuntimeError):
 def pip_install_target(site: str | Path, *packages: str | Path) -> Path:
     """pip-install local packages, without their dependencies, into the folder `site` (for a
     PYTHONPATH): how tests install a plugin for one boot without touching the dev venv, where an
-    installed entry point would load into every later boot."""
+    installed entry point would load into every later boot. What `site` already holds of these
+    packages is replaced (--upgrade), so a folder can be reused across runs."""
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--no-deps", "--no-build-isolation", "--target", str(site), *map(str, packages)],
+                        "--no-deps", "--no-build-isolation", "--upgrade", "--target", str(site),
+                        *map(str, packages)],
                        capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise HarnessError(f"pip install --target {site} of {[str(p) for p in packages]} failed:\n"
