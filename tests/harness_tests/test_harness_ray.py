@@ -7,7 +7,7 @@ pytestmark = pytest.mark.vllm
 CHECKS = {"registered": "vllm_ref_probe_plugin:registered", "platform": "vllm_ref_probe_plugin:platform_name"}
 PROMPTS = [{"prompt": "Hello, my name is"}, {"prompt": "The capital of France is"}]
 GREEDY = {"max_tokens": 8, "temperature": 0.0}
-RAY_ROLES = ("front_end", "engine_core", "ray_worker")
+RAY_ROLES = ("front_end", "engine_core", "worker")
 
 
 def test_ray_tp2_both_executors_probe_every_ray_worker(vllm, tiny_model, probe_plugin_site) -> None:
@@ -26,7 +26,8 @@ def test_ray_tp2_both_executors_probe_every_ray_worker(vllm, tiny_model, probe_p
         rep = ProbeReport([r for r in run.report if r.pid not in seen])
         seen |= {r.pid for r in rep}
         assert [o["token_ids"] for o in run.outputs] == [o["token_ids"] for o in reference.outputs]
-        assert len(rep.processes("ray_worker")) == 2, rep.describe()
+        workers = rep.processes("worker")
+        assert len(workers) == 2 and all(w.ray for w in workers), rep.describe()
         rep.assert_loaded("ref_probe_ok", roles=RAY_ROLES)
         rep.assert_check("registered", ["ok"], roles=RAY_ROLES)
         rep.assert_check("platform", "RayCpuPlatform", roles=RAY_ROLES)

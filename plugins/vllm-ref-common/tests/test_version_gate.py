@@ -28,25 +28,28 @@ def fake_vllm(monkeypatch):
 
 def test_outside_range_warns_once_and_declines(fake_vllm, monkeypatch, caplog):
     fake_vllm.__version__ = "0.99.0"
-    monkeypatch.delenv("X_ANY", raising=False)
+    monkeypatch.delenv("REF_X_ANY_VERSION", raising=False)
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
-        assert common.check_vllm("ref_x", ">=0.28,<0.34", override_env="X_ANY") is False
-        assert common.check_vllm("ref_x", ">=0.28,<0.34", override_env="X_ANY") is False
+        assert common.check_vllm("ref_x", ">=0.28,<0.34") is False
+        assert common.check_vllm("ref_x", ">=0.28,<0.34") is False
     msgs = [r.getMessage() for r in caplog.records]
     assert len(msgs) == 1
-    assert "ref_x" in msgs[0] and "0.99.0" in msgs[0] and ">=0.28,<0.34" in msgs[0] and "X_ANY" in msgs[0]
+    assert "ref_x" in msgs[0] and "0.99.0" in msgs[0] and ">=0.28,<0.34" in msgs[0] and "REF_X_ANY_VERSION=1" in msgs[0]
+    assert common.gate_verdict("ref_x") == {"vllm": "0.99.0", "supported": ">=0.28,<0.34", "active": False,
+                                            "overridden": False}
 
 
 def test_override_registers_outside_range(fake_vllm, monkeypatch):
     fake_vllm.__version__ = "0.99.0"
-    monkeypatch.setenv("X_ANY", "1")
-    assert common.check_vllm("ref_x", ">=0.28,<0.34", override_env="X_ANY") is True
+    monkeypatch.setenv("REF_X_ANY_VERSION", "1")
+    assert common.check_vllm("ref_x", ">=0.28,<0.34") is True
+    assert common.gate_verdict("ref_x")["overridden"] is True
 
 
 def test_inside_range_is_silent(fake_vllm, caplog):
     fake_vllm.__version__ = "0.32.0"
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
-        assert common.check_vllm("ref_x", ">=0.28,<0.34", override_env="X_ANY") is True
+        assert common.check_vllm("ref_x", ">=0.28,<0.34") is True
     assert caplog.records == []
 
 
@@ -54,5 +57,21 @@ def test_missing_vllm_warns_and_declines(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm now raises ImportError
     monkeypatch.setattr(common, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
-        assert common.check_vllm("ref_x", ">=0.28", override_env="X_ANY") is False
+        assert common.check_vllm("ref_x", ">=0.28") is False
     assert "not importable" in caplog.records[0].getMessage()
+
+
+def test_settings_are_named_after_the_entry_point_and_never_vllm():
+    assert common.setting("ref_scheduler", "weights") == "REF_SCHEDULER_WEIGHTS"
+    assert common.setting("ref_accelerator") == "REF_ACCELERATOR"
+    assert common.any_version_env("ref_model") == "REF_MODEL_ANY_VERSION"
+    assert common.gate_verdict("never_checked_here") is None
+
+
+@pytest.mark.parametrize(("value", "flag"), [
+    ("1", True), (" TRUE ", True), ("yes", True), ("On", True),
+    ("", False), ("0", False), ("false", False), ("no", False), ("OFF", False), ("maybe", None), ("2", None),
+])
+def test_env_flag_spellings(value, flag):
+    assert common.env_flag("REF_X_FLAG", {"REF_X_FLAG": value}) is flag
+    assert common.env_flag("REF_X_FLAG", {}) is False  # unset is off

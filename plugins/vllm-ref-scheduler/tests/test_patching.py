@@ -2,7 +2,6 @@
 
 import logging
 import multiprocessing
-import subprocess
 import sys
 import threading
 import types
@@ -273,7 +272,7 @@ def test_remove_refuses_when_someone_else_replaced_the_method(target):
 def test_selection_env_and_unknown_name_warning(target, monkeypatch, caplog):
     a, b = make_bump_patch("sel_a"), make_bump_patch("sel_b")
     b.target = "ref_fake_target:Counter"
-    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "sel_b, typo_x")
+    monkeypatch.setenv("REF_PATCHES", "sel_b, typo_x")
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
         assert patching.apply_selected([a, b]) == ["sel_b"]
         patching.apply_selected([a, b])
@@ -281,71 +280,53 @@ def test_selection_env_and_unknown_name_warning(target, monkeypatch, caplog):
     assert len(warnings) == 1
     assert "sel_a" in warnings[0] and "sel_b" in warnings[0] and "fair_share" in warnings[0]
     patching.remove(b)
-    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "*")
+    monkeypatch.setenv("REF_PATCHES", "*")
     assert patching.apply_selected([a]) == ["sel_a"]
     patching.remove(a)
-    monkeypatch.delenv("VLLM_CUSTOM_PATCHES")
+    monkeypatch.delenv("REF_PATCHES")
     assert patching.apply_selected([a]) == ["sel_a"]
     patching.remove(a)
-    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "")
+    monkeypatch.setenv("REF_PATCHES", "")
     assert patching.apply_selected([a]) == []
-
-
-@pytest.mark.parametrize(("proc_name", "env", "roles"), [
-    ("MainProcess", "1", {"front_end"}),
-    ("MainProcess", "0", {"front_end", "engine_core"}),
-    ("EngineCore", "1", {"engine_core"}),
-    ("EngineCore_DP1", "1", {"engine_core"}),
-    ("VllmWorker-0", "1", {"worker"}),
-    ("ApiServer_2", "1", {"front_end"}),
-    ("SomeThread", "1", {"other"}),
-])
-def test_process_roles(monkeypatch, proc_name, env, roles):
-    monkeypatch.setattr(multiprocessing.current_process(), "name", proc_name)
-    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", env)
-    assert patching.process_roles() == roles
-
-
-def test_model_registry_subprocess_is_other(monkeypatch):
-    # vLLM inspects models in `python -m vllm.model_executor.models.registry`, a MainProcess.
-    main = types.ModuleType("__main__")
-    main.__spec__ = types.SimpleNamespace(name="vllm.model_executor.models.registry")
-    monkeypatch.setitem(sys.modules, "__main__", main)
-    assert patching.process_roles() == {"other"}
 
 
 def test_role_scoped_patch_skipped_outside_its_roles(target, monkeypatch):
     P = make_bump_patch("engine_only")
     P.roles = ("engine_core",)
-    monkeypatch.delenv("VLLM_CUSTOM_PATCHES", raising=False)
+    monkeypatch.delenv("REF_PATCHES", raising=False)
     assert patching.apply_selected([P]) == []  # pytest runs as MainProcess: the front end
     monkeypatch.setattr(multiprocessing.current_process(), "name", "EngineCore")
     assert patching.apply_selected([P]) == ["engine_only"]
 
 
-_CHILD = """
-import multiprocessing, sys
-from vllm_ref_scheduler.patching import process_roles
-
-def report(queue):
-    queue.put(sorted(process_roles()))
-
-if __name__ == "__main__":
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=report, args=(q,), name=sys.argv[1])
-    p.start()
-    print(q.get(timeout=60))
-    p.join(30)
-"""
 
 
-@pytest.mark.parametrize(("name", "roles"),
-                         [("EngineCore", "['engine_core']"), ("VllmWorker-1", "['worker']")])
-def test_roles_in_a_spawned_process_named_like_vllm_does(tmp_path, name, roles):
-    # vLLM starts its engine core and workers as spawned multiprocessing.Process objects with
-    # these names, before any plugin loads.
-    script = tmp_path / "child.py"
-    script.write_text(_CHILD)
-    out = subprocess.run([sys.executable, str(script), name], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == roles, out.stderr
+def test_installed_means_applied_and_still_on_the_target(target, monkeypatch):
+    P = make_bump_patch("inst")
+    monkeypatch.delenv("REF_PATCHES", raising=False)
+    assert not P.installed()
+    patching.apply(P)
+    assert P.installed()
+    owner = patching._applied[P]
+    name = next(iter(P.methods()))
+    ours = vars(owner)[name]
+    setattr(owner, name, lambda self, *a, **k: None)  # replaced behind the framework's back
+    assert not P.installed()
+    setattr(owner, name, ours)
+    patching.remove(P)
+    assert not P.installed()
+
+
+def test_the_foreign_selection_name_is_not_read_and_says_so(target, monkeypatch, caplog):
+    # VLLM_CUSTOM_PATCHES is what a convention elsewhere uses; a VLLM_* name breaks
+    # --fail-on-environ-validation, so this framework reads REF_PATCHES only.
+    import vllm_ref_common
+
+    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.delenv("REF_PATCHES", raising=False)
+    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "nothing")
+    P = make_bump_patch("foreign")
+    with caplog.at_level(logging.WARNING, logger="vllm_ref"):
+        assert patching.apply_selected([P]) == ["foreign"]  # unset REF_PATCHES: all
+    assert any("VLLM_CUSTOM_PATCHES is set but not read" in r.getMessage() for r in caplog.records)
+    patching.remove(P)

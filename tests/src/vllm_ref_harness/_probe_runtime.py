@@ -6,61 +6,22 @@ import importlib
 import importlib.metadata as md
 import json
 import os
-import re
 import sys
 import threading
 import time
 import traceback
 from typing import Any
 
+from vllm_ref_common.roles import process_role
+
 _lock = threading.Lock()
 _installed = False
 _last_checks: dict[str, Any] = {}
 
 
-def _cmdline() -> str:
-    # sys.argv is just ["-m"] while a `python -m` module is still being imported.
-    try:
-        with open("/proc/self/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return " ".join(sys.argv)
-
-
-def role() -> tuple[str, int | None]:
-    """This process's vLLM role and rank, from its name, title and command line."""
-    argv = _cmdline()
-    if "vllm.model_executor.models.registry" in argv:
-        return "registry", None
-    names = []
-    if "multiprocessing" in sys.modules:
-        names.append(sys.modules["multiprocessing"].current_process().name)
-    if "setproctitle" in sys.modules:
-        try:
-            names.append(sys.modules["setproctitle"].getproctitle())
-        except Exception:
-            pass
-    text = " ".join(names)
-    rank_m = re.search(r"(?:Worker_TP|VllmWorker-|Worker_PP\d+_TP|TP)(\d+)", text)
-    rank = int(rank_m.group(1)) if rank_m else None
-    if "default_worker.py" in argv or "ray::" in argv:  # started by Ray's raylet (titles "ray::...")
-        return "ray_worker", rank
-    if "EngineCore" in text:
-        return "engine_core", None
-    if "Worker" in text:
-        return "worker", rank
-    if "ApiServer" in text:
-        return "front_end", None
-    main_name = names[0] if names else "MainProcess"
-    if main_name == "MainProcess":
-        return "front_end", None
-    return "other", None
-
-
-
 def _write(event: dict[str, Any]) -> None:
-    r, rank = role()
-    event.update(pid=os.getpid(), ppid=os.getppid(), role=r, rank=rank, t=time.time())
+    r = process_role()
+    event.update(pid=os.getpid(), ppid=os.getppid(), role=r.role, rank=r.rank, ray=r.ray, t=time.time())
     line = json.dumps(event, default=repr)
     path = os.path.join(os.environ["REF_PROBE_DIR"], f"{os.getpid()}.jsonl")
     with _lock, open(path, "a") as f:
@@ -157,7 +118,7 @@ def _check_loop(checks: dict[str, str]) -> None:
             vllm = sys.modules["vllm"]
             _write({"event": "meta", "argv": sys.argv, "executable": sys.executable,
                     "vllm_version": getattr(vllm, "__version__", None)})
-        current_role = role()
+        current_role = process_role()
         if current_role != last_role:
             last_role = current_role
             _write({"event": "role"})

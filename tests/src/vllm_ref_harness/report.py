@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vllm_ref_common.roles import ROLES
+
 # The roles every general plugin must reach in a multiprocess vLLM.
 ALL_ROLES = ("front_end", "engine_core", "worker")
 LOADED = ("loaded", "called")
@@ -17,8 +19,9 @@ LOADED = ("loaded", "called")
 class ProcessRecord:
     pid: int
     ppid: int = 0
-    role: str = "other"
+    role: str = "other"  # one of vllm_ref_common.roles.ROLES
     rank: int | None = None
+    ray: bool = False  # a worker started by Ray
     vllm_version: str | None = None
     argv: list[str] = field(default_factory=list)
     # group -> entry-point name -> status: filtered | loaded | called | raised | load_failed
@@ -29,8 +32,13 @@ class ProcessRecord:
 
     @property
     def label(self) -> str:
+        return f"{self.name} pid {self.pid}"
+
+    @property
+    def name(self) -> str:
+        """role[rank], marked (ray) for a Ray worker."""
         rank = "" if self.rank is None else f"[{self.rank}]"
-        return f"{self.role}{rank} pid {self.pid}"
+        return f"{self.role}{rank}" + (" (ray)" if self.ray else "")
 
     def status(self, name: str, group: str | None = None) -> str:
         """The best status of entry point `name` (in `group`, or in any group)."""
@@ -49,6 +57,14 @@ class ProcessRecord:
 
 class ProbeError(AssertionError):
     pass
+
+
+def effect(value: Any) -> bool:
+    """Whether a check's value says the plugin took effect: a plugin's status() dict by its
+    "effect" key, any other value by its truth (an error dict never)."""
+    if isinstance(value, dict):
+        return bool(value.get("effect")) and "error" not in value
+    return bool(value)
 
 
 class ProbeReport:
@@ -126,9 +142,15 @@ class ProbeReport:
     ) -> None:
         """Effect check `label` holds in every process of `roles`.
 
-        expected is a value to compare with, or a predicate on the value.
+        expected is a value to compare with, or a predicate on the value. A plain True/False
+        against a plugin's status() dict is compared with its "effect" key.
         """
-        ok = expected if callable(expected) else (lambda v: v == expected)
+        def same(v: Any) -> bool:
+            if isinstance(expected, bool) and isinstance(v, dict):
+                return effect(v) is expected
+            return v == expected
+
+        ok = expected if callable(expected) else same
         bad = [r for r in self._of_roles(roles) if label not in r.checks or not ok(r.checks[label])]
         if bad:
             self._fail(f"check {label!r} failed ({'predicate' if callable(expected) else expected!r}) in: "
@@ -146,15 +168,15 @@ class ProbeReport:
         for r in self.records:
             if r.role == "other":
                 continue
-            row = [r.role + ("" if r.rank is None else f"[{r.rank}]"), str(r.pid)]
+            row = [r.name, str(r.pid)]
             for p in plugins:
                 st = r.status(p)
                 cell = {"called": "loaded", "loaded": "loaded", "absent": "-"}.get(st, st)
                 v = r.checks.get(checks.get(p, ""))
-                if v is True or (v and not isinstance(v, dict)):
-                    cell += " + effect"
-                elif isinstance(v, dict) and "error" in v:
+                if isinstance(v, dict) and "error" in v:
                     cell += f" (check error: {v['error']})"
+                elif effect(v):
+                    cell += " + effect"
                 row.append(cell)
             rows.append(row)
         widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
@@ -162,7 +184,7 @@ class ProbeReport:
         return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
-_ROLE_ORDER = {"front_end": 0, "engine_core": 1, "worker": 2, "ray_worker": 3, "registry": 4, "other": 5}
+_ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 
 
 def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
@@ -172,6 +194,7 @@ def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
         rec.role = ev["role"]
     if ev.get("rank") is not None:
         rec.rank = ev["rank"]
+    rec.ray = rec.ray or bool(ev.get("ray"))
     kind = ev.get("event")
     group = ev.get("group", "")
     name = ev.get("name", "")
