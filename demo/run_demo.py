@@ -1,6 +1,7 @@
 """`make demo`: a real vLLM with every reference plugin, and where each one took effect.
 
-Each plugin contributes demo/contrib/<name>.py (PLUGIN, CHECK, ENV, SERVER_ARGS,
+Each plugin contributes demo/contrib/<name>.py (PLUGIN, CHECK: the plugin's own status()
+function, the same one its tests read, ENV, SERVER_ARGS,
 exercise(server, model), and optionally model_path(), prepare(env, plugins) or
 separate_run(model)). The demo boots
 one `vllm serve` with every plugin that shares an engine, runs each plugin's exercise, and
@@ -34,7 +35,7 @@ def contributions() -> list[ModuleType]:
 def print_table(title: str, report: ProbeReport, mods: list[ModuleType]) -> None:
     print(f"\n== {title}")
     print(report.table([m.PLUGIN for m in mods], {m.PLUGIN: m.PLUGIN for m in mods}))
-    print("(loaded: the entry point was loaded there; + effect: the plugin's own check saw its effect there)")
+    print("(loaded: the entry point was loaded there; + effect: the plugin's status() says it took effect there)")
 
 
 def main() -> int:
@@ -43,7 +44,7 @@ def main() -> int:
     shared = [m for m in mods if not hasattr(m, "separate_run")]
     separate = [m for m in mods if hasattr(m, "separate_run")]
     model = next((m.model_path() for m in mods if hasattr(m, "model_path")), None) or tiny_llama()
-    env = {"PYTHONPATH": str(HERE)}
+    env: dict[str, str] = {}
     args: list[str] = []
     plugins = [m.PLUGIN for m in shared]
     for m in shared:
@@ -85,5 +86,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("VLLM_REF_CACHE", str(HERE.parent / ".cache"))
+    os.environ.setdefault("REF_HARNESS_CACHE", str(HERE.parent / ".cache"))
     sys.exit(main())

@@ -6,25 +6,18 @@ The demo serves model_path() for every plugin, so every row of the table is a Pa
 from __future__ import annotations
 
 import pathlib
-import sys
 
 PLUGIN = "ref_model"
-CHECK = "contrib.model:effect"
+CHECK = "vllm_ref_model:status"
 ENV: dict[str, str] = {}
 SERVER_ARGS: list[str] = ["--dtype", "float32"]
 
 
 def model_path() -> pathlib.Path:
-    """The cached tiny Parallax checkpoint (made on first use under $VLLM_REF_CACHE)."""
-    from vllm_ref_model.checkpoint import cached_checkpoint
+    """The cached tiny Parallax checkpoint (made on first use under $REF_HARNESS_CACHE)."""
+    from vllm_ref_harness import tiny_parallax
 
-    return cached_checkpoint()
-
-
-def effect() -> bool:
-    """True where vLLM's ModelRegistry in this process maps ParallaxForCausalLM to the plugin."""
-    pkg = sys.modules.get("vllm_ref_model")
-    return bool(pkg and pkg.is_registered())
+    return tiny_parallax()
 
 
 def exercise(server, model: str) -> list[str]:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 
 PLUGIN = "ref_prometheus"
-CHECK = "contrib.prometheus:effect"
+CHECK = "vllm_ref_prometheus:status"
 ENV: dict[str, str] = {}
 SERVER_ARGS: list[str] = []
-
-
-def effect() -> bool:
-    """True where vLLM built the plugin's stat logger in this process (only the front end)."""
-    mod = sys.modules.get("vllm_ref_prometheus.logger")
-    return bool(mod is not None and getattr(mod, "INSTANCES", 0) > 0)
 
 
 def _total(text: str, name: str, **labels: str) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 from vllm_ref_harness import cache_root, pip_install_target
 
 PLUGIN = "ref_scheduler"
-CHECK = "contrib.scheduler:effect"
+CHECK = "vllm_ref_scheduler:status"
 ENV: dict[str, str] = {}
 # One sequence slot makes the contention visible; the long context lets the blocker outlast the
 # queueing of the workload on a fast machine.
@@ -30,16 +30,6 @@ SERVER_ARGS: list[str] = ["--max-num-seqs", "1", "--max-model-len", "2048"]
 WORKLOAD = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
 TESTS = Path(__file__).resolve().parents[2] / "plugins" / "vllm-ref-scheduler" / "tests"
 RECORD = cache_root() / "demo" / "sched-record.jsonl"
-
-
-def effect() -> bool:
-    """True where vLLM's Scheduler runs the fair-share methods (the engine core only)."""
-    sched = sys.modules.get("vllm.v1.core.sched.scheduler")
-    ours = sys.modules.get("vllm_ref_scheduler.fair_share")
-    if sched is None or ours is None:
-        return False
-    method = "_update_after_schedule"
-    return vars(sched.Scheduler).get(method) is vars(ours.FairShareScheduler).get(method)
 
 
 def prepare(env: dict[str, str], plugins: list[str]) -> None:

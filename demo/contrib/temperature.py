@@ -6,22 +6,14 @@ front end only loads the class to validate requests), so the effect column is Tr
 
 from __future__ import annotations
 
-import sys
-
 PLUGIN = "ref_temperature"
-CHECK = "contrib.temperature:effect"
+CHECK = "vllm_ref_temperature:status"
 ENV: dict[str, str] = {}
 SERVER_ARGS: list[str] = []
 
 PROMPT = "Once upon a time there was"
 # Hot for the first tokens, then cooled to 0: from token 4 on the continuation is greedy.
 SCHEDULE = {"ref_temp_mode": "schedule", "ref_temp_start": 2.0, "ref_temp_end": 0.0, "ref_temp_steps": 4}
-
-
-def effect() -> bool:
-    """True where a TemperatureLogitsProcessor object exists in this process (the workers)."""
-    stats = sys.modules.get("vllm_ref_temperature._stats")
-    return bool(stats and stats.STATS["instances"])
 
 
 def exercise(server, model: str) -> list[str]:

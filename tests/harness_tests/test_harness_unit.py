@@ -93,10 +93,10 @@ def _digest(folder: Path) -> str:
 
 
 def test_tiny_model_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VLLM_REF_CACHE", str(tmp_path / "one"))
+    monkeypatch.setenv("REF_HARNESS_CACHE", str(tmp_path / "one"))
     a = tinymodel.tiny_llama(num_layers=1, vocab_size=300)
     assert tinymodel.tiny_llama(num_layers=1, vocab_size=300) == a  # cached, not rebuilt
-    monkeypatch.setenv("VLLM_REF_CACHE", str(tmp_path / "two"))
+    monkeypatch.setenv("REF_HARNESS_CACHE", str(tmp_path / "two"))
     b = tinymodel.tiny_llama(num_layers=1, vocab_size=300)
     assert a != b and _digest(a) == _digest(b)
     config = json.loads((a / "config.json").read_text())

@@ -46,7 +46,7 @@ def main() -> int:
            "BENCH_TOKENS": str(args.tokens)}
     results = {}
     for name, extra in (("stock CPU platform (CPU_ATTN)", {}),
-                        ("ref_accelerator (Triton, interpreted)", {"VLLM_REF_ACCELERATOR": "1"})):
+                        ("ref_accelerator (Triton, interpreted)", {"REF_ACCELERATOR": "1"})):
         run = run_engine(tiny_llama(), engine_args={"dtype": "float32"}, call="throughput:timed_generate",
                          plugins=["ref_accelerator"], env={**env, **extra}, timeout=1200)
         results[name] = run.extra
@@ -65,5 +65,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("VLLM_REF_CACHE", str(Path(__file__).resolve().parents[3] / ".cache"))
+    os.environ.setdefault("REF_HARNESS_CACHE", str(Path(__file__).resolve().parents[3] / ".cache"))
     sys.exit(main())

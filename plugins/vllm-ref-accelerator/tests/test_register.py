@@ -10,7 +10,7 @@ import vllm_ref_accelerator as acc
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     monkeypatch.delenv(acc.ACTIVATION_ENV, raising=False)
-    monkeypatch.delenv(acc.VERSION_OVERRIDE_ENV, raising=False)
+    monkeypatch.delenv(acc.ANY_VERSION_ENV, raising=False)
     # register() sets it; keep this process's value as it was.
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     import vllm_ref_common
@@ -71,7 +71,7 @@ def test_outside_the_supported_range_it_declines_unless_overridden(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", fake)
     monkeypatch.setenv(acc.ACTIVATION_ENV, "1")
     assert acc.register() is None
-    monkeypatch.setenv(acc.VERSION_OVERRIDE_ENV, "1")
+    monkeypatch.setenv(acc.ANY_VERSION_ENV, "1")
     assert acc.register() == acc.PLATFORM_CLS
 
 

@@ -7,7 +7,7 @@ and the same number of generated tokens (ignore_eos), compiled as vLLM does by d
 drift on a shared machine falls on both. Prints tokens/s of each and the ratio
 Parallax / Llama (goal: >= 0.95).
 
-    VLLM_REF_CACHE=.cache .venv/bin/python plugins/vllm-ref-model/bench/bench_throughput.py --size small
+    REF_HARNESS_CACHE=.cache .venv/bin/python plugins/vllm-ref-model/bench/bench_throughput.py --size small
 """
 
 from __future__ import annotations

@@ -16,16 +16,12 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file, save_file
-from vllm_ref_harness import ALL_ROLES, VllmServer, run_engine
-from vllm_ref_model.checkpoint import cached_checkpoint, write_checkpoint
+from vllm_ref_harness import ALL_ROLES, tiny_parallax, write_parallax
 from vllm_ref_model.reference import ParallaxReference
 
 pytestmark = pytest.mark.vllm
 
-TESTS = Path(__file__).parent
-# Probe checks live next to the tests; vLLM processes import them through PYTHONPATH.
-PROBE_ENV = {"PYTHONPATH": str(TESTS)}
-CHECKS = {"registered": "model_checks:registered", "autoconfig": "model_checks:autoconfig"}
+CHECKS = {"status": "vllm_ref_model:status"}
 # float32 on both sides; the observed gap is about 1e-5, the bound leaves room for other
 # CPUs' kernels and TP's different summation order.
 LOGPROB_ATOL = 2e-3
@@ -34,7 +30,7 @@ TOP_K = 5
 
 @pytest.fixture(scope="session")
 def parallax() -> Path:
-    return cached_checkpoint()
+    return tiny_parallax()
 
 
 @pytest.fixture(scope="session")
@@ -70,17 +66,15 @@ def _ids(tokens: list[str]) -> list[int]:
 # ---------------------------------------------------------------- 1. vllm serve, TP=1
 
 @pytest.fixture(scope="module")
-def server(parallax):
-    with VllmServer(parallax, args=["--dtype", "float32"], plugins=["ref_model"], checks=CHECKS,
-                    env=PROBE_ENV, fresh_cache=True, timeout=600) as s:
-        yield s
+def server(vllm_module, parallax):
+    return vllm_module.serve(parallax, args=["--dtype", "float32"], plugins=["ref_model"], checks=CHECKS,
+                             fresh_cache=True, timeout=600)
 
 
 def test_registered_in_every_process_including_registry_subprocess(server):
-    report = server.wait_for_check("registered", ALL_ROLES)
+    report = server.wait_for_check("status", ALL_ROLES)
     report.assert_loaded("ref_model", roles=(*ALL_ROLES, "registry"))
-    report.assert_check("registered", True, roles=ALL_ROLES)
-    report.assert_check("autoconfig", True, roles=ALL_ROLES)
+    report.assert_check("status", lambda s: s["effect"] and s["config"] and s["gate"]["active"], roles=ALL_ROLES)
     assert "registered architecture ParallaxForCausalLM" in server.log
 
 
@@ -131,12 +125,12 @@ def test_streaming_gives_the_same_text(server, parallax):
 
 # ---------------------------------------------------------------- 2. offline LLM, TP=2
 
-def test_tensor_parallel_2_matches_reference(parallax, reference):
+def test_tensor_parallel_2_matches_reference(vllm, parallax, reference):
     requests = [{"prompt_token_ids": p, "sampling": {"max_tokens": n}} for p, n in TOKEN_PROMPTS]
     requests += [{"prompt": p, "sampling": {"max_tokens": n}} for p, n in TEXT_PROMPTS]
-    run = run_engine(parallax, engine_args={"dtype": "float32", "tensor_parallel_size": 2},
-                     requests=requests, sampling={"temperature": 0, "logprobs": TOP_K, "ignore_eos": True},
-                     plugins=["ref_model"], checks=CHECKS, env=PROBE_ENV, timeout=600)
+    run = vllm.run(parallax, engine_args={"dtype": "float32", "tensor_parallel_size": 2},
+                   requests=requests, sampling={"temperature": 0, "logprobs": TOP_K, "ignore_eos": True},
+                   plugins=["ref_model"], checks=CHECKS, timeout=600)
     assert len(run.outputs) == len(requests)
     for out, req in zip(run.outputs, requests, strict=True):
         assert len(out["token_ids"]) == req["sampling"]["max_tokens"]
@@ -145,7 +139,7 @@ def test_tensor_parallel_2_matches_reference(parallax, reference):
     workers = run.report.processes("worker")
     assert sorted(w.rank for w in workers) == [0, 1]
     run.report.assert_loaded("ref_model", roles=ALL_ROLES)
-    run.report.assert_check("registered", True, roles=ALL_ROLES)
+    run.report.assert_check("status", True, roles=ALL_ROLES)
 
 
 # ---------------------------------------------------------------- 3./4. failures at load
@@ -161,16 +155,16 @@ def _missing_tensor(tmp_path, parallax):
 
 
 def _head_size_16(tmp_path, parallax):
-    bad = write_checkpoint(tmp_path / "head16", hidden_size=64, num_heads=4, num_kv_heads=2)
+    bad = write_parallax(tmp_path / "head16", hidden_size=64, num_heads=4, num_kv_heads=2)
     assert json.loads((bad / "config.json").read_text())["head_dim"] == 16
     return bad, {"load_format": "dummy"}, ["head_dim=16", "accepted: [", "64", "attention backend"]
 
 
 @pytest.mark.parametrize("make_bad", [_missing_tensor, _head_size_16], ids=["missing-tensor", "head-size"])
-def test_unrunnable_checkpoint_fails_at_load_with_a_clear_error(tmp_path, parallax, make_bad):
+def test_unrunnable_checkpoint_fails_at_load_with_a_clear_error(vllm, tmp_path, parallax, make_bad):
     path, extra_args, words = make_bad(tmp_path, parallax)
-    run = run_engine(path, engine_args={"dtype": "float32", **extra_args}, plugins=["ref_model"],
-                     requests=[{"prompt_token_ids": [0, 5]}], timeout=600, expect_failure=True)
+    run = vllm.run(path, engine_args={"dtype": "float32", **extra_args}, plugins=["ref_model"],
+                   requests=[{"prompt_token_ids": [0, 5]}], timeout=600, expect_failure=True)
     assert run.outputs == [] and run.extra["error"]
     for w in words:
         assert w in run.log, f"{w!r} not in the log:\n{run.log[-3000:]}"

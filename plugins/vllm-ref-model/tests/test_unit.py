@@ -12,7 +12,8 @@ import torch
 import vllm_ref_common
 import vllm_ref_model
 from safetensors.torch import load_file, save_file
-from vllm_ref_model.checkpoint import CHAT_TEMPLATE, cached_checkpoint, write_checkpoint
+from vllm_ref_harness import tiny_parallax, write_parallax
+from vllm_ref_harness.tinymodel import CHAT_TEMPLATE
 from vllm_ref_model.layout import CheckpointError, CheckpointValidator, tensor_shapes
 from vllm_ref_model.reference import ParallaxReference
 
@@ -34,7 +35,7 @@ def registry(monkeypatch):
 
 @pytest.fixture(scope="module")
 def ckpt() -> Path:
-    return cached_checkpoint()
+    return tiny_parallax()
 
 
 def _messages(caplog) -> list[str]:
@@ -42,13 +43,13 @@ def _messages(caplog) -> list[str]:
 
 
 def test_register_is_lazy_reentrant_and_logged(registry, caplog):
-    with caplog.at_level(logging.INFO, logger="vllm.ref_model"):
+    with caplog.at_level(logging.INFO, logger="vllm_ref.model"):
         vllm_ref_model.register()
         vllm_ref_model.register()
     entry = registry.models[ARCH]
     # Lazy: registered by "module:Class" name; the model module is not imported by registering.
     assert (entry.module_name, entry.class_name) == ("vllm_ref_model.model", ARCH)
-    assert vllm_ref_model.is_registered()
+    assert vllm_ref_model.status()["effect"]
     said = [m for m in _messages(caplog) if "registered architecture" in m]
     assert len(said) == 1 and ARCH in said[0] and "vllm_ref_model.model:" in said[0] and "parallax" in said[0]
 
@@ -71,7 +72,7 @@ def test_outside_supported_range_registers_nothing(registry, monkeypatch, caplog
     assert any("0.99.0" in m and vllm_ref_model.SUPPORTED_VLLM in m for m in _messages(caplog))
     monkeypatch.setenv(vllm_ref_model.ANY_VERSION_ENV, "1")
     vllm_ref_model.register()
-    assert vllm_ref_model.is_registered()
+    assert vllm_ref_model.status()["effect"]
 
 
 def test_without_vllm_logs_one_warning_and_does_nothing(monkeypatch, caplog):
@@ -90,7 +91,7 @@ def test_someone_elses_registration_is_kept(registry, caplog):
     with caplog.at_level(logging.WARNING):
         vllm_ref_model.register()
     assert registry.models[ARCH].module_name == "somebody.else"
-    assert not vllm_ref_model.is_registered()
+    assert not vllm_ref_model.status()["effect"]
     assert any("already registered" in m for m in _messages(caplog))
 
 
@@ -105,9 +106,9 @@ def test_vllm_parses_the_config_without_trust_remote_code(registry, ckpt):
 
 
 def test_checkpoint_is_deterministic_and_complete(tmp_path, ckpt):
-    a = write_checkpoint(tmp_path / "a", seed=0)
-    b = write_checkpoint(tmp_path / "b", seed=0)
-    c = write_checkpoint(tmp_path / "c", seed=1)
+    a = write_parallax(tmp_path / "a", seed=0)
+    b = write_parallax(tmp_path / "b", seed=0)
+    c = write_parallax(tmp_path / "c", seed=1)
     for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
         assert (a / f).read_bytes() == (b / f).read_bytes() == (ckpt / f).read_bytes(), f
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
@@ -130,7 +131,7 @@ def test_chat_template_ships_and_renders(ckpt):
 
 
 def test_tied_checkpoint_has_no_lm_head_and_runs(tmp_path):
-    path = write_checkpoint(tmp_path / "tied", tie_word_embeddings=True)
+    path = write_parallax(tmp_path / "tied", tie_word_embeddings=True)
     assert "lm_head.weight" not in load_file(str(path / "model.safetensors"))
     ref = ParallaxReference.from_pretrained(path)
     tokens, _ = ref.greedy([0, 5, 6], 4)

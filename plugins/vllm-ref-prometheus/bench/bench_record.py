@@ -5,7 +5,7 @@ prefill, some with finishing requests), built from vLLM's real stats classes, wi
 VllmConfig of the tiny test model. Rounds alternate between the two loggers; the median of
 the rounds is reported, and the ratio ours / vLLM's (goal: <= 1).
 
-    VLLM_REF_CACHE=.cache .venv/bin/python plugins/vllm-ref-prometheus/bench/bench_record.py
+    REF_HARNESS_CACHE=.cache .venv/bin/python plugins/vllm-ref-prometheus/bench/bench_record.py
 """
 
 from __future__ import annotations

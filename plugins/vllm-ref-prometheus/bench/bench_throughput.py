@@ -9,7 +9,7 @@ makes each engine step short, so the front end's per-step logging weighs as much
 can: a worst case for the plugin. Reports tokens/s (median of rounds) and the ratio with/without
 (goal: >= 0.98), and the share of wall time spent inside the plugin's record().
 
-    VLLM_REF_CACHE=.cache .venv/bin/python plugins/vllm-ref-prometheus/bench/bench_throughput.py
+    REF_HARNESS_CACHE=.cache .venv/bin/python plugins/vllm-ref-prometheus/bench/bench_throughput.py
 """
 
 from __future__ import annotations

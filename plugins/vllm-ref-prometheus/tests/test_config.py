@@ -16,20 +16,20 @@ def test_defaults_serve_nothing_extra():
     ("  ", None),
 ])
 def test_listen_accepts(value, expected):
-    assert load_config({"VLLM_REF_PROMETHEUS_LISTEN": value}).listen == expected
+    assert load_config({"REF_PROMETHEUS_LISTEN": value}).listen == expected
 
 
 @pytest.mark.parametrize("var, value", [
-    ("VLLM_REF_PROMETHEUS_LISTEN", "0"),
-    ("VLLM_REF_PROMETHEUS_LISTEN", "70000"),
-    ("VLLM_REF_PROMETHEUS_LISTEN", "host:port"),
-    ("VLLM_REF_PROMETHEUS_LISTEN", ":9400"),
-    ("VLLM_REF_PROMETHEUS_PUSHGATEWAY", "127.0.0.1:9091"),
-    ("VLLM_REF_PROMETHEUS_PUSHGATEWAY", "ftp://gw:9091"),
-    ("VLLM_REF_PROMETHEUS_PUSH_INTERVAL", "soon"),
-    ("VLLM_REF_PROMETHEUS_PUSH_INTERVAL", "0"),
-    ("VLLM_REF_PROMETHEUS_PUSH_INTERVAL", "nan"),
-    ("VLLM_REF_PROMETHEUS_JOB", "my job/1"),
+    ("REF_PROMETHEUS_LISTEN", "0"),
+    ("REF_PROMETHEUS_LISTEN", "70000"),
+    ("REF_PROMETHEUS_LISTEN", "host:port"),
+    ("REF_PROMETHEUS_LISTEN", ":9400"),
+    ("REF_PROMETHEUS_PUSHGATEWAY", "127.0.0.1:9091"),
+    ("REF_PROMETHEUS_PUSHGATEWAY", "ftp://gw:9091"),
+    ("REF_PROMETHEUS_PUSH_INTERVAL", "soon"),
+    ("REF_PROMETHEUS_PUSH_INTERVAL", "0"),
+    ("REF_PROMETHEUS_PUSH_INTERVAL", "nan"),
+    ("REF_PROMETHEUS_JOB", "my job/1"),
 ])
 def test_bad_values_name_plugin_variable_and_accepted_values(var, value):
     with pytest.raises(ConfigError) as err:
@@ -41,6 +41,6 @@ def test_bad_values_name_plugin_variable_and_accepted_values(var, value):
 
 
 def test_pushgateway_and_interval():
-    cfg = load_config({"VLLM_REF_PROMETHEUS_PUSHGATEWAY": "http://gw:9091/",
-                       "VLLM_REF_PROMETHEUS_PUSH_INTERVAL": "2.5", "VLLM_REF_PROMETHEUS_JOB": "llm-a"})
+    cfg = load_config({"REF_PROMETHEUS_PUSHGATEWAY": "http://gw:9091/",
+                       "REF_PROMETHEUS_PUSH_INTERVAL": "2.5", "REF_PROMETHEUS_JOB": "llm-a"})
     assert (cfg.pushgateway, cfg.push_interval, cfg.job) == ("http://gw:9091", 2.5, "llm-a")

@@ -26,10 +26,10 @@ def test_own_endpoint_scraped_by_prometheus_and_pushes(tmp_path):
     with PrometheusServer([f"127.0.0.1:{port}"]) as prom, FakePushgateway() as gw:
         run = run_engine(
             tiny_llama(), mode="async", requests=REQUESTS, sampling=SAMPLING, plugins=["ref_prometheus"],
-            call="refprom_checks:read_own_endpoint", checks={"built": "refprom_checks:logger_built"},
-            env={"PYTHONPATH": str(HERE), "VLLM_REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
-                 "VLLM_REF_PROMETHEUS_PUSHGATEWAY": gw.url, "VLLM_REF_PROMETHEUS_PUSH_INTERVAL": "0.5",
-                 "VLLM_REF_PROMETHEUS_JOB": "embedded-app", "REFPROM_HOLD_S": "4"},
+            call="refprom_hooks:read_own_endpoint", checks={"built": "vllm_ref_prometheus:status"},
+            env={"PYTHONPATH": str(HERE), "REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
+                 "REF_PROMETHEUS_PUSHGATEWAY": gw.url, "REF_PROMETHEUS_PUSH_INTERVAL": "0.5",
+                 "REF_PROMETHEUS_JOB": "embedded-app", "REFPROM_HOLD_S": "4"},
             timeout=600, run_dir=tmp_path / "run")
         generated = sum(len(o["token_ids"]) for o in run.outputs)
         assert generated == sum(4 + 2 * i for i in range(8))
@@ -64,8 +64,8 @@ def test_busy_port_and_dead_gateway_do_not_stop_the_engine(tmp_path):
         dead = f"http://127.0.0.1:{free_port()}"
         run = run_engine(
             tiny_llama(), mode="async", requests=REQUESTS, sampling=SAMPLING, plugins=["ref_prometheus"],
-            env={"VLLM_REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
-                 "VLLM_REF_PROMETHEUS_PUSHGATEWAY": dead, "VLLM_REF_PROMETHEUS_PUSH_INTERVAL": "0.2"},
+            env={"REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
+                 "REF_PROMETHEUS_PUSHGATEWAY": dead, "REF_PROMETHEUS_PUSH_INTERVAL": "0.2"},
             timeout=600, run_dir=tmp_path / "run")
     assert [len(o["token_ids"]) for o in run.outputs] == [4 + 2 * i for i in range(8)]
     serve_errors = [ln for ln in run.log.splitlines() if "ref_prometheus: cannot serve /metrics" in ln]
@@ -77,8 +77,8 @@ def test_busy_port_and_dead_gateway_do_not_stop_the_engine(tmp_path):
 
 def test_invalid_setting_fails_start_up_with_a_clear_error(tmp_path):
     run = run_engine(tiny_llama(), mode="async", requests=REQUESTS[:1], plugins=["ref_prometheus"],
-                     env={"VLLM_REF_PROMETHEUS_LISTEN": "everywhere"}, timeout=600,
+                     env={"REF_PROMETHEUS_LISTEN": "everywhere"}, timeout=600,
                      run_dir=tmp_path / "run", expect_failure=True)
     assert not run.outputs
-    assert "ref_prometheus: VLLM_REF_PROMETHEUS_LISTEN='everywhere' is invalid" in run.extra["error"]
+    assert "ref_prometheus: REF_PROMETHEUS_LISTEN='everywhere' is invalid" in run.extra["error"]
     assert "accepted values: PORT or HOST:PORT" in run.extra["error"]

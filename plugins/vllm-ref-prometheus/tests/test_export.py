@@ -32,7 +32,7 @@ def test_port_in_use_logs_one_line_and_returns(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
     assert f"cannot serve /metrics on 127.0.0.1:{port}" in lines[0]
-    assert "VLLM_REF_PROMETHEUS_LISTEN" in lines[0] and "keeps running" in lines[0]
+    assert "REF_PROMETHEUS_LISTEN" in lines[0] and "keeps running" in lines[0]
 
 
 def test_pushes_to_a_pushgateway():
@@ -79,7 +79,7 @@ def test_pusher_thread_pushes_periodically_and_on_stop():
 
 def test_start_follows_config_once_per_process():
     port = free_port()
-    cfg = load_config({"VLLM_REF_PROMETHEUS_LISTEN": str(port)})
+    cfg = load_config({"REF_PROMETHEUS_LISTEN": str(port)})
     export.start(cfg)
     export.start(cfg)
     assert ("127.0.0.1", port) in export._servers

@@ -26,10 +26,10 @@ def test_without_vllm_one_warning_and_nothing_registered():
         log.log_engine_initialized()
         from prometheus_client import REGISTRY
         names = [n for c in REGISTRY._collector_to_names for n in REGISTRY._collector_to_names[c]]
-        print("ACTIVE", lg.ACTIVE, "INSTANCES", lg.INSTANCES, "REF", [n for n in names if "vllm_ref" in n])
+        print("ACTIVE", lg.ACTIVE, "BUILT", lg.BUILT, "REF", [n for n in names if "vllm_ref" in n])
     """)
     assert proc.returncode == 0, proc.stderr
-    assert "ACTIVE False INSTANCES 0 REF []" in proc.stdout
+    assert "ACTIVE False BUILT 0 REF []" in proc.stdout
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOG WARNING")]
     assert warnings == ["LOG WARNING ref_prometheus: vLLM is not importable here; the plugin does nothing."]
 
@@ -56,4 +56,4 @@ def test_unsupported_vllm_stays_a_loadable_inert_stat_logger():
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOG WARNING")]
     assert len(warnings) == 1
     assert "vLLM 0.20.0 is outside the supported range >=0.28,<0.34" in warnings[0]
-    assert "VLLM_REF_PROMETHEUS_ANY_VERSION=1" in warnings[0]
+    assert "REF_PROMETHEUS_ANY_VERSION=1" in warnings[0]

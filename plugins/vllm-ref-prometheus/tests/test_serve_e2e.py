@@ -33,7 +33,7 @@ def stack():
         # Without prefix caching every prompt token is computed, so the plugin's prefill
         # tokens must equal the prompt tokens the client was billed for.
         args=["--no-enable-prefix-caching", "--max-num-seqs", "8"],
-        checks={"built": "refprom_checks:logger_built"}, env={"PYTHONPATH": str(HERE)})
+        checks={"built": "vllm_ref_prometheus:status"}, env={"PYTHONPATH": str(HERE)})
     with PrometheusServer([f"127.0.0.1:{server.port}"]) as prom, server:
         yield server, prom
 

@@ -9,7 +9,7 @@ own work runs inside schedule(): admission picks and charging). Time is the thre
 per-call time of each, the ratio of their totals (overall and per round) and the median ratio
 of paired calls.
 
-    VLLM_REF_CACHE=.cache .venv/bin/python plugins/vllm-ref-scheduler/bench/bench_schedule.py
+    REF_HARNESS_CACHE=.cache .venv/bin/python plugins/vllm-ref-scheduler/bench/bench_schedule.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from vllm_ref_harness import pip_install_target
 
 HERE = Path(__file__).parent
 
-# Helper modules of these tests (sched_helpers, sched_checks) are imported by name: by the tests
+# Helper modules of these tests (sched_helpers, sched_workload) are imported by name: by the tests
 # here, by the benchmark, and inside vLLM processes through PYTHONPATH.
 sys.path.insert(0, str(HERE))
 

@@ -11,8 +11,7 @@ from vllm_ref_harness import VllmServer
 pytestmark = pytest.mark.vllm
 
 HERE = Path(__file__).parent
-CHECKS = {"sched": "sched_checks:scheduler_patched", "valid": "sched_checks:validation_patched",
-          "applied": "sched_checks:applied"}
+CHECKS = {"status": "vllm_ref_scheduler:status"}
 ARGS = ["--max-num-seqs", "1", "--max-model-len", "2048"]
 EQUAL = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
 ROLES = ("front_end", "engine_core", "worker")
@@ -32,31 +31,31 @@ def serve(model, recorder_site, tmp_path, **env):
 @pytest.fixture(scope="class")
 def patched(tiny_model, sched_recorder_site, tmp_path_factory):
     with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("patched"),
-               VLLM_REF_SCHEDULER_WEIGHTS="gold=3") as server:
+               REF_SCHEDULER_WEIGHTS="gold=3") as server:
         yield server
 
 
 @pytest.fixture(scope="class")
 def unpatched(tiny_model, sched_recorder_site, tmp_path_factory):
-    # The plugin is loaded, but VLLM_CUSTOM_PATCHES selects none of its patches: only the
+    # The plugin is loaded, but REF_PATCHES selects none of its patches: only the
     # recorder's (another package's patch, selected by name).
     with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("unpatched"),
-               VLLM_CUSTOM_PATCHES="sched_record") as server:
+               REF_PATCHES="sched_record") as server:
         yield server
 
 
 class TestPatched:
     def test_patches_live_where_their_roles_say(self, patched):
-        rep = patched.wait_for_check("applied", ROLES, timeout=30)
+        rep = patched.wait_for_check("status", ROLES, timeout=30)
         rep.assert_loaded("ref_scheduler", roles=ROLES)
-        rep.assert_check("sched", True, roles=("engine_core",))
-        rep.assert_check("sched", False, roles=("front_end", "worker"))
-        rep.assert_check("valid", True, roles=("front_end",))
-        rep.assert_check("valid", False, roles=("engine_core", "worker"))
+        rep.assert_check("status", lambda s: s["scheduler"] and not s["validation"], roles=("engine_core",))
+        rep.assert_check("status", lambda s: s["validation"] and not s["scheduler"], roles=("front_end",))
+        rep.assert_check("status", False, roles=("worker",))
         # The test recorder's patch (tests/sched_recorder) sits beside fair_share on Scheduler.
-        rep.assert_check("applied", ["fair_share", "sched_record"], roles=("engine_core",))
-        rep.assert_check("applied", ["fair_share_validation"], roles=("front_end",))
-        rep.assert_check("applied", [], roles=("worker",))
+        patches = lambda want: lambda s: s["patches"] == want  # noqa: E731
+        rep.assert_check("status", patches(["fair_share", "sched_record"]), roles=("engine_core",))
+        rep.assert_check("status", patches(["fair_share_validation"]), roles=("front_end",))
+        rep.assert_check("status", patches([]), roles=("worker",))
 
     def test_equal_weights_interleave_tenants(self, patched):
         assert run_contended(patched, EQUAL) == ["a1", "b1", "a2", "b2", "a3", "a4"]
@@ -87,11 +86,12 @@ class TestPatched:
 
 class TestUnpatched:
     def test_no_patch_anywhere(self, unpatched):
-        rep = unpatched.wait_for_check("applied", ROLES, timeout=30)
+        rep = unpatched.wait_for_check("status", ROLES, timeout=30)
         rep.assert_loaded("ref_scheduler", roles=ROLES)
-        rep.assert_check("sched", False, roles=ROLES)
-        rep.assert_check("applied", ["sched_record"], roles=("engine_core",))  # the test's recorder only
-        rep.assert_check("applied", [], roles=("front_end", "worker"))
+        rep.assert_check("status", False, roles=ROLES)
+        # The test's recorder only.
+        rep.assert_check("status", lambda s: s["patches"] == ["sched_record"], roles=("engine_core",))
+        rep.assert_check("status", lambda s: s["patches"] == [], roles=("front_end", "worker"))
 
     def test_same_workload_is_first_come_first_served(self, unpatched):
         assert run_contended(unpatched, EQUAL) == ["a1", "a2", "a3", "a4", "b1", "b2"]

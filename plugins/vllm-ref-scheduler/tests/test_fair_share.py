@@ -19,7 +19,7 @@ from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler, Te
 @pytest.fixture(autouse=True)
 def clean(monkeypatch):
     monkeypatch.setattr(vllm_ref_common, "_warned", set())
-    monkeypatch.delenv("VLLM_CUSTOM_PATCHES", raising=False)
+    monkeypatch.delenv("REF_PATCHES", raising=False)
     monkeypatch.delenv(fair_share.WEIGHTS_ENV, raising=False)
     yield
     for p in fair_share.PATCHES:
@@ -258,7 +258,7 @@ def test_good_and_foreign_keys_pass_validation():
 @pytest.mark.parametrize("text", ["gold", "gold=0", "gold=-1", "gold=abc", "bad name=2", "=3",
                                   "g=inf", "g=nan", "g=1/0"])
 def test_bad_weights_setting(text):
-    with pytest.raises(ValueError, match="ref_scheduler: VLLM_REF_SCHEDULER_WEIGHTS must be a comma list"):
+    with pytest.raises(ValueError, match="ref_scheduler: REF_SCHEDULER_WEIGHTS must be a comma list"):
         fair_share.parse_weights(text)
 
 
@@ -288,7 +288,7 @@ def test_register_applies_by_role(monkeypatch):
 
 
 def test_register_honours_selection(monkeypatch):
-    monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "fair_share")
+    monkeypatch.setenv("REF_PATCHES", "fair_share")
     vllm_ref_scheduler.register()
     assert patching.applied_patches() == []  # fair_share is engine-core only
 
@@ -307,12 +307,12 @@ def test_register_outside_supported_range(monkeypatch, caplog):
     import vllm
 
     monkeypatch.setattr(vllm, "__version__", "0.40.0")
-    monkeypatch.delenv(vllm_ref_scheduler.OVERRIDE_ENV, raising=False)
+    monkeypatch.delenv(vllm_ref_scheduler.ANY_VERSION_ENV, raising=False)
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
         vllm_ref_scheduler.register()
     assert patching.applied_patches() == []
-    assert any("0.40.0" in r.getMessage() and "VLLM_REF_SCHEDULER_ANY_VERSION" in r.getMessage()
+    assert any("0.40.0" in r.getMessage() and "REF_SCHEDULER_ANY_VERSION" in r.getMessage()
                for r in caplog.records)
-    monkeypatch.setenv(vllm_ref_scheduler.OVERRIDE_ENV, "1")
+    monkeypatch.setenv(vllm_ref_scheduler.ANY_VERSION_ENV, "1")
     vllm_ref_scheduler.register()
     assert patching.applied_patches() == ["fair_share_validation"]

@@ -4,6 +4,8 @@
 - `vllm`: a factory: `vllm.run(...)` boots an offline/AsyncLLM engine (see run_engine),
   `vllm.serve(...)` returns a started VllmServer. Everything it started is torn down at the
   end of the test, and the test fails if any vLLM process survived.
+- `vllm_module`: the same factory for module-scoped fixtures (one boot shared by a module's
+  tests), torn down at the end of the module.
 At the end of the session any process still carrying this session's tag is killed and
 reported, so an interrupted run leaves nothing behind.
 """
@@ -76,22 +78,49 @@ def vllm(tmp_path: Path) -> Iterator[VllmFactory]:
         factory.close()
 
 
+@pytest.fixture(scope="module")
+def vllm_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmFactory]:
+    factory = VllmFactory(tmp_path_factory.mktemp("vllm-module"))
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+_host_sigterm: Any = None  # the handler the host project (or Python) had before ours
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     # Turn SIGTERM (CI time-outs, `timeout`, kill) into the same path as Ctrl-C, so fixture
-    # teardown runs and the session reaper below still gets its turn.
+    # teardown runs and the session reaper below still gets its turn. A handler the host
+    # project installed runs first: ours chains to it instead of replacing it.
+    if callable(_host_sigterm):
+        _host_sigterm(signum, frame)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _host_sigterm
     config.addinivalue_line("markers", "vllm: boots a real vLLM engine (slow)")
     if sys.platform != "win32":
         try:
-            signal.signal(signal.SIGTERM, _on_sigterm)
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
         except ValueError:
-            pass  # not in the main thread
+            return  # not in the main thread
+        if previous is not _on_sigterm:
+            _host_sigterm = previous
+
+
+def _restore_sigterm() -> None:
+    if _host_sigterm is not None and sys.platform != "win32":
+        try:
+            signal.signal(signal.SIGTERM, _host_sigterm)
+        except (ValueError, TypeError):
+            pass
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _restore_sigterm()
     leftovers = procs.reap(procs.SESSION_TAG, grace=5)
     if leftovers:
         sys.stderr.write("vllm-ref-harness: killed vLLM processes left at session end: "

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,12 +289,15 @@ class VllmServer(_Boot):
 
         return requests.get(self.url + "/metrics", timeout=10).text
 
-    def wait_for_check(self, label: str, roles: Iterable[str], timeout: float = 10) -> ProbeReport:
-        """The probe report once `label` has been evaluated in every process of `roles`."""
+    def wait_for_check(self, label: str, roles: Iterable[str], timeout: float = 10,
+                       until: Callable[[Any], bool] | None = None) -> ProbeReport:
+        """The probe report once `label` has been evaluated in every process of `roles` (and,
+        with `until`, once its value satisfies it there), or at the timeout."""
         deadline = time.monotonic() + timeout
         while True:
             rep = self.report()
             procs_ = [r for r in rep if r.role in tuple(roles)]
-            if (procs_ and all(label in r.checks for r in procs_)) or time.monotonic() > deadline:
+            done = procs_ and all(label in r.checks and (until is None or until(r.checks[label])) for r in procs_)
+            if done or time.monotonic() > deadline:
                 return rep
             time.sleep(0.25)

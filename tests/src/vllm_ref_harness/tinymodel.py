@@ -1,10 +1,14 @@
-"""Deterministic, offline tiny checkpoints in Hugging Face layout.
+"""Deterministic, offline tiny checkpoints in Hugging Face layout: the one place that makes them.
 
-Every test, the demo and the examples use these instead of a hub model. The same arguments
-always give the same bytes (seeded weights, a tokenizer trained on a fixed corpus), and a
-checkpoint is written once into a cache folder keyed by those arguments.
+Every test, the demo, the benchmarks and the examples' tests use these instead of a hub model:
+a Llama (`tiny_llama`) and the model plugin's Parallax (`tiny_parallax`, `write_parallax`). The
+same arguments always give the same bytes (seeded weights, a tokenizer trained on a fixed
+corpus), and a checkpoint is written once into a cache folder keyed by those arguments. This
+is test and demo tooling: no plugin's runtime wheel ships a tokenizer trainer.
 
 Shapes are chosen for vLLM's CPU attention: head size 64, which it supports (16 does not).
+
+    python -m vllm_ref_harness.tinymodel [llama|parallax] [OUT_DIR]   # prints the folder
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -38,9 +43,12 @@ CHAT_TEMPLATE = (
 )
 
 
+BOS, EOS, PAD = 0, 1, 2
+
+
 def cache_root() -> Path:
-    """Where checkpoints are cached: $VLLM_REF_CACHE, else ~/.cache/vllm-ref."""
-    root = os.environ.get("VLLM_REF_CACHE") or os.path.join(Path.home(), ".cache", "vllm-ref")
+    """Where checkpoints are cached: $REF_HARNESS_CACHE, else ~/.cache/vllm-ref (absolute)."""
+    root = os.environ.get("REF_HARNESS_CACHE") or os.path.join(Path.home(), ".cache", "vllm-ref")
     return Path(root).absolute()  # engines and servers may run from another directory
 
 
@@ -78,7 +86,7 @@ def write_tokenizer(out: Path, vocab_size: int = 512, max_len: int = 2048) -> in
     return tok.get_vocab_size()
 
 
-def _cached(name: str, params: dict[str, Any], build) -> Path:
+def _cached(name: str, params: dict[str, Any], build: Callable[[Path], object]) -> Path:
     key = hashlib.sha256(
         json.dumps([GENERATOR_VERSION, name, params], sort_keys=True).encode()
     ).hexdigest()[:12]
@@ -99,6 +107,30 @@ def _cached(name: str, params: dict[str, Any], build) -> Path:
     return target
 
 
+def _write_model(out: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], *, seed: int,
+                 init_std: float, norm_jitter: float) -> None:
+    """config.json, generation_config.json and seeded weights for `shapes` (1-D = norm weights)."""
+    import torch
+    from safetensors.torch import save_file
+
+    config = {"bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "torch_dtype": "float32",
+              "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+              "rope_theta": 10000.0, **config}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    (out / "generation_config.json").write_text(
+        json.dumps({"bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD}, indent=2))
+    g = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for name, shape in shapes.items():
+        if len(shape) == 1:
+            # Parallax's norms are near 1 but not 1: a loader that swaps or drops one shows up.
+            t = 1.0 + norm_jitter * torch.randn(*shape, generator=g) if norm_jitter else torch.ones(*shape)
+        else:
+            t = torch.randn(*shape, generator=g) * init_std / (shape[-1] ** 0.5) * 8
+        tensors[name] = t.contiguous()
+    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
 def tiny_llama(
     *,
     hidden_size: int = 128,
@@ -110,7 +142,7 @@ def tiny_llama(
     seed: int = 0,
     init_std: float = 0.5,
 ) -> Path:
-    """A tiny LlamaForCausalLM checkpoint (config, safetensors, tokenizer, chat template).
+    """A tiny LlamaForCausalLM checkpoint (config, safetensors, tokenizer, chat template), cached.
 
     init_std is large on purpose: peaked logits make greedy decoding stable across
     tensor-parallel layouts, so token-for-token comparisons test the code, not float noise.
@@ -122,58 +154,80 @@ def tiny_llama(
     )
 
     def build(out: Path) -> None:
-        import torch
-        from safetensors.torch import save_file
-
         vocab = write_tokenizer(out, vocab_size)
-        head_dim = hidden_size // num_heads
-        config = {
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "hidden_size": hidden_size,
-            "intermediate_size": intermediate_size,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": num_heads,
-            "num_key_value_heads": num_kv_heads,
-            "head_dim": head_dim,
-            "hidden_act": "silu",
-            "max_position_embeddings": 2048,
-            "rms_norm_eps": 1e-5,
-            "rope_theta": 10000.0,
-            "vocab_size": vocab,
-            "bos_token_id": 0,
-            "eos_token_id": 1,
-            "pad_token_id": 2,
-            "tie_word_embeddings": False,
-            "torch_dtype": "float32",
-        }
-        (out / "config.json").write_text(json.dumps(config, indent=2))
-        (out / "generation_config.json").write_text(
-            json.dumps({"bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2}, indent=2)
-        )
-        g = torch.Generator().manual_seed(seed)
-
-        def rnd(*shape: int, std: float = init_std) -> torch.Tensor:
-            return (torch.randn(*shape, generator=g) * std / (shape[-1] ** 0.5) * 8).contiguous()
-
-        t: dict[str, torch.Tensor] = {"model.embed_tokens.weight": rnd(vocab, hidden_size)}
+        hd, h, inter = hidden_size // num_heads, hidden_size, intermediate_size
+        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
         for i in range(num_layers):
             p = f"model.layers.{i}."
-            t[p + "input_layernorm.weight"] = torch.ones(hidden_size)
-            t[p + "post_attention_layernorm.weight"] = torch.ones(hidden_size)
-            t[p + "self_attn.q_proj.weight"] = rnd(num_heads * head_dim, hidden_size)
-            t[p + "self_attn.k_proj.weight"] = rnd(num_kv_heads * head_dim, hidden_size)
-            t[p + "self_attn.v_proj.weight"] = rnd(num_kv_heads * head_dim, hidden_size)
-            t[p + "self_attn.o_proj.weight"] = rnd(hidden_size, num_heads * head_dim)
-            t[p + "mlp.gate_proj.weight"] = rnd(intermediate_size, hidden_size)
-            t[p + "mlp.up_proj.weight"] = rnd(intermediate_size, hidden_size)
-            t[p + "mlp.down_proj.weight"] = rnd(hidden_size, intermediate_size)
-        t["model.norm.weight"] = torch.ones(hidden_size)
-        t["lm_head.weight"] = rnd(vocab, hidden_size)
-        save_file(t, str(out / "model.safetensors"), metadata={"format": "pt"})
+            shapes.update({
+                p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+                p + "self_attn.q_proj.weight": (num_heads * hd, h),
+                p + "self_attn.k_proj.weight": (num_kv_heads * hd, h),
+                p + "self_attn.v_proj.weight": (num_kv_heads * hd, h),
+                p + "self_attn.o_proj.weight": (h, num_heads * hd),
+                p + "mlp.gate_proj.weight": (inter, h), p + "mlp.up_proj.weight": (inter, h),
+                p + "mlp.down_proj.weight": (h, inter),
+            })
+        shapes.update({"model.norm.weight": (h,), "lm_head.weight": (vocab, h)})
+        config = {
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": h,
+            "intermediate_size": inter, "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
+            "num_key_value_heads": num_kv_heads, "head_dim": hd, "vocab_size": vocab,
+            "tie_word_embeddings": False,
+        }
+        _write_model(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
 
     return _cached("tiny-llama", params, build)
 
 
+def write_parallax(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    num_kv_heads: int = 1,
+    head_dim: int | None = None,
+    intermediate_size: int = 256,
+    vocab_size: int = 512,
+    tie_word_embeddings: bool = False,
+    init_std: float = 0.5,
+) -> Path:
+    """A random checkpoint of the model plugin's Parallax architecture in out_dir (uncached).
+
+    The tensor layout comes from the plugin itself (vllm_ref_model.layout), so the writer, the
+    plugin's load_weights and its PyTorch reference cannot disagree about it.
+    """
+    from vllm_ref_model import ARCHITECTURE, MODEL_TYPE
+    from vllm_ref_model.layout import tensor_shapes
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": [ARCHITECTURE], "model_type": MODEL_TYPE, "vocab_size": write_tokenizer(out, vocab_size),
+        "hidden_size": hidden_size, "intermediate_size": intermediate_size, "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads, "num_key_value_heads": num_kv_heads,
+        "head_dim": head_dim or hidden_size // num_heads, "tie_word_embeddings": tie_word_embeddings,
+    }
+    _write_model(out, config, tensor_shapes(config), seed=seed, init_std=init_std, norm_jitter=0.1)
+    return out
+
+
+def tiny_parallax(**kwargs: Any) -> Path:
+    """write_parallax(**kwargs) into the cache, once per distinct kwargs; returns the folder."""
+    return _cached("parallax", kwargs, lambda out: write_parallax(out, **kwargs))
+
+
 if __name__ == "__main__":
-    print(tiny_llama())
+    import sys
+
+    kind, *rest = sys.argv[1:] or ["llama"]
+    if kind not in ("llama", "parallax"):
+        sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|parallax] [OUT_DIR]; got {kind!r}")
+    if rest and kind == "parallax":
+        print(write_parallax(rest[0]))
+    elif rest:
+        sys.exit("an OUT_DIR is supported for parallax only; the tiny Llama is always cached")
+    else:
+        print(tiny_llama() if kind == "llama" else tiny_parallax())

@@ -56,8 +56,9 @@ def check_interpreter() -> None:
             f"environment before starting (or keep vLLM's default multiprocess engine).")
 
 
-# Read by probe checks and the demo: proof that this process's attention went through the kernels.
-USAGE: dict[str, object] = {"cache_writes": 0, "attention_calls": 0, "implementation": None}
+# Read by status(): attention layers built on the kernels here, and the kernels' implementation,
+# recorded by the first forward pass (one dict lookup per call after that, no counting).
+RAN: dict[str, object] = {"layers": 0, "kernels": None}
 
 
 class RefAcceleratorAttentionBackend(AttentionBackend):
@@ -171,13 +172,13 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
         self.attn_type = attn_type
         check_interpreter()
+        RAN["layers"] += 1  # type: ignore[operator]
 
     def do_kv_cache_update(self, layer, key: torch.Tensor, value: torch.Tensor, kv_cache: torch.Tensor,
                            slot_mapping: torch.Tensor) -> None:
         key_cache, value_cache = split_kv_cache(kv_cache, self.head_size)
         n = slot_mapping.shape[0]
         kernels.reshape_and_cache(key[:n], value[:n], key_cache, value_cache, slot_mapping)
-        USAGE["cache_writes"] += 1  # type: ignore[operator]
 
     def forward(
         self,
@@ -203,6 +204,6 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):
             attn_metadata.query_start_loc, scale=self.scale, sliding_window=self.sliding_window,
             softcap=self.softcap, out=output[:n],
         )
-        USAGE["attention_calls"] += 1  # type: ignore[operator]
-        USAGE["implementation"] = kernels.implementation(query.device)
+        if RAN["kernels"] is None:
+            RAN["kernels"] = kernels.implementation(query.device)
         return output

@@ -9,22 +9,23 @@ name, its attention backend, the dtypes/head sizes/block sizes its kernels accep
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import TYPE_CHECKING
 
 import torch
+from vllm.logger import init_logger
 from vllm.platforms.cpu import CpuPlatform
 from vllm.v1.attention.backends.registry import AttentionBackendEnum, register_backend
+
+from . import PLUGIN
 
 if TYPE_CHECKING:
     from vllm.config import VllmConfig
     from vllm.v1.attention.selector import AttentionSelectorConfig
 
-# Under "vllm." so that vLLM's logging configuration (format, level) applies to it.
-logger = logging.getLogger("vllm.ref_accelerator")
+# The package's logger, with vLLM's info_once / warning_once methods.
+logger = init_logger("vllm_ref.accelerator")
 
-PLATFORM_NAME = "ref_accelerator"
+PLATFORM_NAME = PLUGIN  # the device is named after the plugin
 BACKEND_NAME = "REF_ACCELERATOR_ATTN"
 BACKEND_CLS = "vllm_ref_accelerator.attention.RefAcceleratorAttentionBackend"
 
@@ -77,20 +78,6 @@ class RefAcceleratorPlatform(CpuPlatform):
     @classmethod
     def get_device_name(cls, device_id: int = 0) -> str:
         return PLATFORM_NAME
-
-    @classmethod
-    def validate_environ(cls, hard_fail: bool) -> None:
-        """vLLM's check for unknown VLLM_* variables, knowing this plugin's own two."""
-        from vllm import envs
-
-        from . import ACTIVATION_ENV, VERSION_OVERRIDE_ENV
-
-        ours = {ACTIVATION_ENV, VERSION_OVERRIDE_ENV}
-        for name in os.environ:
-            if name.startswith("VLLM_") and name not in envs.environment_variables and name not in ours:
-                if hard_fail:
-                    raise ValueError(f"Unknown vLLM environment variable detected: {name}")
-                logger.warning("Unknown vLLM environment variable detected: %s", name)
 
     @classmethod
     def check_and_update_config(cls, vllm_config: VllmConfig) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
-MODEL_TYPE = "parallax"
+from . import MODEL_TYPE
 
 
 class ParallaxConfig(PretrainedConfig):

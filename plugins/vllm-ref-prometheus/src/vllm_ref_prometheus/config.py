@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-LISTEN_ENV = "VLLM_REF_PROMETHEUS_LISTEN"
-PUSHGATEWAY_ENV = "VLLM_REF_PROMETHEUS_PUSHGATEWAY"
-PUSH_INTERVAL_ENV = "VLLM_REF_PROMETHEUS_PUSH_INTERVAL"
-JOB_ENV = "VLLM_REF_PROMETHEUS_JOB"
+from vllm_ref_common import setting
+
+from . import PLUGIN
+
+LISTEN_ENV = setting(PLUGIN, "listen")
+PUSHGATEWAY_ENV = setting(PLUGIN, "pushgateway")
+PUSH_INTERVAL_ENV = setting(PLUGIN, "push_interval")
+JOB_ENV = setting(PLUGIN, "job")
 
 DEFAULT_HOST = "127.0.0.1"  # never all interfaces unless the operator names them
 DEFAULT_PUSH_INTERVAL = 15.0

@@ -1,31 +1,51 @@
 """vllm-ref-scheduler: weighted fair share between tenants, applied as surgical patches.
 
 Entry point `ref_scheduler` (group `vllm.general_plugins`). In every vLLM process it checks the
-vLLM version, then applies the patches VLLM_CUSTOM_PATCHES selects (all when unset) whose roles
-match the process: the scheduler patch in the engine core, request validation in the front end.
-The framework itself is `vllm_ref_scheduler.patching`.
+vLLM version, then applies the patches REF_PATCHES selects (all when unset) whose roles match
+the process: the scheduler patch in the engine core, request validation in the front end.
+The framework itself is `vllm_ref_scheduler.patching`; `status()` says what took effect here.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
-from vllm_ref_common import check_vllm
+from vllm_ref_common import any_version_env, check_vllm, env_flag, gate_verdict, setting
 
+PLUGIN = "ref_scheduler"
 SUPPORTED_VLLM = ">=0.28,<0.34"
-OVERRIDE_ENV = "VLLM_REF_SCHEDULER_ANY_VERSION"
+ANY_VERSION_ENV = any_version_env(PLUGIN)
+WEIGHTS_ENV = setting(PLUGIN, "weights")
 
-__all__ = ["OVERRIDE_ENV", "SUPPORTED_VLLM", "register"]
+__all__ = ["ANY_VERSION_ENV", "PLUGIN", "SUPPORTED_VLLM", "WEIGHTS_ENV", "register", "status"]
 
 
 def register() -> None:
     """vLLM general-plugin entry point; runs once in each vLLM process."""
-    if not check_vllm("ref_scheduler", SUPPORTED_VLLM, override_env=OVERRIDE_ENV):
+    if not check_vllm(PLUGIN, SUPPORTED_VLLM):
         return
     # Imported only now: both modules import vLLM.
-    from .fair_share import PATCHES, WEIGHTS_ENV, parse_weights
+    from .fair_share import PATCHES, parse_weights
     from .patching import apply_selected
 
     parse_weights(os.environ.get(WEIGHTS_ENV))  # a bad setting fails start-up in every process
-    forced = os.environ.get(OVERRIDE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-    apply_selected(PATCHES, ignore_version=forced)
+    # The patches carry no vLLM range of their own: the gate above is theirs.
+    apply_selected(PATCHES, ignore_version=bool(env_flag(ANY_VERSION_ENV)))
+
+
+def status() -> dict[str, Any]:
+    """What this plugin did in this process; cheap, imports nothing, safe from any thread.
+
+    {"effect": the fair-share scheduler runs here (engine core) or requests are validated here
+    (front end), "patches": names applied here, "scheduler": bool, "validation": bool,
+    "gate": the version gate's verdict (None where register() never ran)}.
+    """
+    ours = sys.modules.get(f"{__name__}.fair_share")
+    patching = sys.modules.get(f"{__name__}.patching")
+    installed = {"scheduler": False, "validation": False}
+    if ours is not None:
+        installed = {"scheduler": ours.FairShareScheduler.installed(), "validation": ours.TenantValidation.installed()}
+    return {"effect": any(installed.values()), "patches": sorted(patching.applied_patches()) if patching else [],
+            **installed, "gate": gate_verdict(PLUGIN)}

@@ -3,7 +3,7 @@
 The policy (what an operator can rely on):
 - A request's tenant is `vllm_xargs["ref_tenant"]` (SamplingParams.extra_args offline): 1-64
   characters from A-Z a-z 0-9 _ . -, starting with a letter or digit. Without it: "default".
-- Tenant weights come from VLLM_REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
+- Tenant weights come from REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
   weigh 1.
 - Each tenant has a virtual service V = (tokens vLLM scheduled for its requests) / weight,
   prefill and decode tokens alike. A request's pending prefill (its prompt; prompt and output
@@ -41,10 +41,10 @@ from typing import Any
 
 from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
 
+from . import WEIGHTS_ENV
 from .patching import Patch, override
 
 TENANT_KEY = "ref_tenant"
-WEIGHTS_ENV = "VLLM_REF_SCHEDULER_WEIGHTS"
 DEFAULT_TENANT = "default"
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTR = "_ref_tenant"  # cached on each vLLM Request
@@ -366,7 +366,6 @@ class FairShareScheduler(Patch):
 
     name = "fair_share"
     target = "vllm.v1.core.sched.scheduler:Scheduler"
-    min_vllm, max_vllm = "0.28", "0.34"
     roles = ("engine_core",)
 
     @override
@@ -396,7 +395,6 @@ class TenantValidation(Patch):
 
     name = "fair_share_validation"
     target = "vllm.sampling_params:SamplingParams"
-    min_vllm, max_vllm = "0.28", "0.34"
     roles = ("front_end",)
 
     @override

@@ -11,7 +11,7 @@ event to the file named by REF_SCHED_RECORD:
 
 with "id" (vLLM's request id), "name" (vllm_xargs["ref_test_name"]) and "tenant"
 (vllm_xargs["ref_tenant"]). Without REF_SCHED_RECORD the plugin does nothing. Like every patch
-of the framework, it is applied only where VLLM_CUSTOM_PATCHES selects it (unset: all).
+of the framework, it is applied only where REF_PATCHES selects it (unset: all).
 """
 
 from __future__ import annotations
