@@ -11,7 +11,6 @@ import json
 import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import openai
 import pytest
@@ -19,10 +18,9 @@ import requests
 from vllm_ref_harness import VllmServer, tiny_llama
 
 pytestmark = pytest.mark.vllm
-HERE = Path(__file__).parent
 PROMPT = "Once upon a time there was"
 # Process-wide defaults for requests that only name the mode (see test_env_defaults_apply).
-ENV_DEFAULTS = {"VLLM_REF_TEMP_START": "3.0", "VLLM_REF_TEMP_END": "0", "VLLM_REF_TEMP_STEPS": "6"}
+ENV_DEFAULTS = {"REF_TEMPERATURE_START": "3.0", "REF_TEMPERATURE_END": "0", "REF_TEMPERATURE_STEPS": "6"}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +33,8 @@ def server():
         # Only this package's entry point matters here; VLLM_PLUGINS does not filter
         # logits processors, and naming ours keeps other general plugins out of this boot.
         plugins=["ref_temperature"],
-        checks={"instantiated": "temp_checks:instantiated", "scaled": "temp_checks:scaled_rows"},
-        env={"PYTHONPATH": str(HERE), **ENV_DEFAULTS},
+        checks={"status": "vllm_ref_temperature:status"},
+        env=ENV_DEFAULTS,
         timeout=600,
     ) as srv:
         yield srv
@@ -173,9 +171,9 @@ def test_bad_values_are_http_400_and_server_keeps_serving(server, client, xargs,
 
 def test_probe_saw_the_processor_in_the_workers(server, client):
     complete(client, PROMPT, xargs=schedule(1.0, 0.5, 2), max_tokens=2, temperature=1.0)
-    rep = server.wait_for_check("scaled", roles=("worker",), timeout=10)
+    rep = server.wait_for_check("status", roles=("worker",), timeout=10, until=lambda s: s["scaled"])
     rep.assert_loaded("ref_temperature", roles=("front_end", "worker"), group="vllm.logits_processors")
-    rep.assert_check("instantiated", True, roles=("worker",))
-    rep.assert_check("scaled", lambda v: isinstance(v, int) and v > 0, roles=("worker",))
+    rep.assert_check("status", lambda s: s["effect"] and s["v1"] == 1 and s["scaled"], roles=("worker",))
     # The front end loads the class only to validate requests; it never builds one.
-    rep.assert_check("instantiated", False, roles=("front_end",))
+    rep.assert_check("status", lambda s: not s["effect"] and not s["scaled"] and s["gate"]["active"],
+                     roles=("front_end",))

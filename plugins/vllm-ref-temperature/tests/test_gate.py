@@ -33,7 +33,7 @@ def refused(cls, extra):
 def run(code: str, env_extra: dict[str, str] | None = None) -> tuple[dict, str]:
     import os
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_REF_TEMPERATURE")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REF_TEMPERATURE")}
     env.update(env_extra or {})
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(COMMON) + textwrap.dedent(code)],
                           capture_output=True, text=True, timeout=600, env=env)
@@ -83,7 +83,7 @@ def test_out_of_range_vllm_is_inert_unless_overridden():
         config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
         for case in ("plain", "override"):
             if case == "override":
-                os.environ["VLLM_REF_TEMPERATURE_ANY_VERSION"] = "1"
+                os.environ["REF_TEMPERATURE_ANY_VERSION"] = "1"
                 for name in [m for m in sys.modules if m.startswith("vllm_ref_temperature")]:
                     del sys.modules[name]
             import vllm_ref_temperature as m
@@ -101,12 +101,12 @@ def test_out_of_range_vllm_is_inert_unless_overridden():
     warnings = [line for line in err.splitlines() if line.startswith("WARN ref_temperature")]
     assert len(warnings) == 2, warnings
     assert "vLLM 0.34.0 is outside the supported range >=0.32,<0.34; the plugin stays out" in warnings[0]
-    assert "registering anyway because VLLM_REF_TEMPERATURE_ANY_VERSION is set" in warnings[1]
+    assert "registering anyway because REF_TEMPERATURE_ANY_VERSION is set" in warnings[1]
     plain, override = res["plain"], res["override"]
     # Still a subclass of both bases: a disabled plugin must not stop vLLM from starting.
     assert plain["subclasses"] == override["subclasses"] == [True, True]
     assert plain["enabled"] is False and plain["others_pass"] is True
-    assert "set VLLM_REF_TEMPERATURE_ANY_VERSION=1 to override" in plain["refused"]
+    assert "set REF_TEMPERATURE_ANY_VERSION=1 to override" in plain["refused"]
     assert override["enabled"] is True and override["refused"] is None
 
 
@@ -117,7 +117,7 @@ def test_bad_environment_default_stops_processor_construction(monkeypatch):
     import torch
     from vllm_ref_temperature import TemperatureLogitsProcessor
 
-    monkeypatch.setenv("VLLM_REF_TEMP_STEPS", "soon")
+    monkeypatch.setenv("REF_TEMPERATURE_STEPS", "soon")
     config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
-    with pytest.raises(ValueError, match="ref_temperature: environment variable VLLM_REF_TEMP_STEPS='soon'"):
+    with pytest.raises(ValueError, match="ref_temperature: environment variable REF_TEMPERATURE_STEPS='soon'"):
         TemperatureLogitsProcessor(config, torch.device("cpu"), False)

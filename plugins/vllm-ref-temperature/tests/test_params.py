@@ -24,9 +24,9 @@ def test_entropy_with_explicit_values():
 
 
 def test_missing_values_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("VLLM_REF_TEMP_START", "2.5")
-    monkeypatch.setenv("VLLM_REF_TEMP_STEPS", "4")
-    monkeypatch.setenv("VLLM_REF_TEMP_MAX", "0.9")
+    monkeypatch.setenv("REF_TEMPERATURE_START", "2.5")
+    monkeypatch.setenv("REF_TEMPERATURE_STEPS", "4")
+    monkeypatch.setenv("REF_TEMPERATURE_MAX", "0.9")
     assert parse({"ref_temp_mode": "schedule"}) == TempSpec(SCHEDULE, 2.5, 0.7, 4.0)
     assert parse({"ref_temp_mode": "entropy"}) == TempSpec(ENTROPY, 0.5, 0.9, 1.0)
     # An explicit value wins over the environment.
@@ -35,7 +35,7 @@ def test_missing_values_come_from_the_environment(monkeypatch):
 
 def test_builtin_defaults_without_environment(monkeypatch):
     for var in ("START", "END", "STEPS", "MIN", "MAX", "EXPONENT"):
-        monkeypatch.delenv(f"VLLM_REF_TEMP_{var}", raising=False)
+        monkeypatch.delenv(f"REF_TEMPERATURE_{var}", raising=False)
     assert parse({"ref_temp_mode": "schedule"}) == TempSpec(SCHEDULE, 1.5, 0.7, 32.0)
     assert parse({"ref_temp_mode": "entropy"}) == TempSpec(ENTROPY, 0.5, 1.5, 1.0)
 
@@ -70,11 +70,11 @@ def test_bad_values_are_rejected_with_a_clear_message(args, message):
 
 
 def test_bad_environment_variable_names_itself(monkeypatch):
-    monkeypatch.setenv("VLLM_REF_TEMP_END", "cold")
-    with pytest.raises(ValueError, match=r"environment variable VLLM_REF_TEMP_END='cold' is invalid"):
+    monkeypatch.setenv("REF_TEMPERATURE_END", "cold")
+    with pytest.raises(ValueError, match=r"environment variable REF_TEMPERATURE_END='cold' is invalid"):
         env_defaults()
-    monkeypatch.setenv("VLLM_REF_TEMP_END", "-0.5")
-    with pytest.raises(ValueError, match="VLLM_REF_TEMP_END = -0.5 is invalid"):
+    monkeypatch.setenv("REF_TEMPERATURE_END", "-0.5")
+    with pytest.raises(ValueError, match="REF_TEMPERATURE_END = -0.5 is invalid"):
         parse({"ref_temp_mode": "schedule"})
     # A mode that does not use the bad variable still works.
     assert parse({"ref_temp_mode": "entropy"}) is not None

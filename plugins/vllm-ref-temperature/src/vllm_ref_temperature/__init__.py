@@ -2,27 +2,51 @@
 
 Entry point `ref_temperature` (group `vllm.logits_processors`) ->
 `vllm_ref_temperature:TemperatureLogitsProcessor`. vLLM loads that group in every engine
-whatever VLLM_PLUGINS says, and a failed load stops start-up, so this module never raises:
+whatever VLLM_PLUGINS says, and a failed load stops start-up, so this package never raises:
 outside the supported vLLM range (or without vLLM) it logs one warning and the class it exports
 leaves every request untouched, and rejects requests that ask for it by name.
+
+The class (and with it vLLM and torch) is imported on first access, so `status()` can be read
+from any process without importing them.
 """
 
 from __future__ import annotations
 
-from vllm_ref_common import check_vllm, vllm_version
+import sys
+from typing import Any
 
-from . import processor
-from .params import ALL_KEYS, PLUGIN, TempSpec, parse
-from .processor import TemperatureLogitsProcessor
+from vllm_ref_common import any_version_env, gate_verdict
 
+PLUGIN = "ref_temperature"
 SUPPORTED_VLLM = ">=0.32,<0.34"
-OVERRIDE_ENV = "VLLM_REF_TEMPERATURE_ANY_VERSION"
+ANY_VERSION_ENV = any_version_env(PLUGIN)
 
-processor.ENABLED = check_vllm(PLUGIN, SUPPORTED_VLLM, override_env=OVERRIDE_ENV)
-if not processor.ENABLED:
-    _v = vllm_version()
-    processor.DISABLED_REASON = (
-        "vLLM is not importable" if _v is None
-        else f"vLLM {_v} is outside the supported range {SUPPORTED_VLLM} (set {OVERRIDE_ENV}=1 to override)")
+__all__ = ["ALL_KEYS", "ANY_VERSION_ENV", "PLUGIN", "SUPPORTED_VLLM", "TempSpec", "TemperatureLogitsProcessor",
+           "parse", "status"]
 
-__all__ = ["ALL_KEYS", "PLUGIN", "SUPPORTED_VLLM", "TempSpec", "TemperatureLogitsProcessor", "parse"]
+
+def __getattr__(name: str) -> Any:
+    # The entry point's class and the request-key parser, imported only when asked for.
+    if name == "TemperatureLogitsProcessor":
+        from .processor import TemperatureLogitsProcessor
+
+        return TemperatureLogitsProcessor
+    if name in ("ALL_KEYS", "TempSpec", "parse"):
+        from . import params
+
+        return getattr(params, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def status() -> dict[str, Any]:
+    """What this plugin did in this process; cheap, imports nothing, safe from any thread.
+
+    {"effect": a processor was built here (vLLM builds them in the workers), "v1"/"v2": how many
+    per model runner, "scaled": a step here divided at least one row, "gate": the version
+    gate's verdict (None where the class was never loaded)}.
+    """
+    processor = sys.modules.get(f"{__name__}.processor")
+    state = sys.modules.get(f"{__name__}.state")
+    built = dict(processor.BUILT) if processor is not None else {"v1": 0, "v2": 0}
+    return {"effect": any(built.values()), **built, "scaled": bool(state and state.SEEN["scaled"]),
+            "gate": gate_verdict(PLUGIN)}

@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PLUGIN = "ref_temperature"
+from vllm_ref_common import setting
+
+from . import PLUGIN
+
 PREFIX = "ref_temp_"
 MODE_KEY = PREFIX + "mode"
 
@@ -27,14 +30,14 @@ MODES = {"schedule": SCHEDULE, "entropy": ENTROPY}
 # key -> (environment variable with the process-wide default, built-in default, kind)
 # kind: "temp" = finite number >= 0, "steps" = integer >= 0, "exponent" = finite number > 0.
 SCHEDULE_KEYS: dict[str, tuple[str, float, str]] = {
-    PREFIX + "start": ("VLLM_REF_TEMP_START", 1.5, "temp"),
-    PREFIX + "end": ("VLLM_REF_TEMP_END", 0.7, "temp"),
-    PREFIX + "steps": ("VLLM_REF_TEMP_STEPS", 32, "steps"),
+    PREFIX + "start": (setting(PLUGIN, "start"), 1.5, "temp"),
+    PREFIX + "end": (setting(PLUGIN, "end"), 0.7, "temp"),
+    PREFIX + "steps": (setting(PLUGIN, "steps"), 32, "steps"),
 }
 ENTROPY_KEYS: dict[str, tuple[str, float, str]] = {
-    PREFIX + "min": ("VLLM_REF_TEMP_MIN", 0.5, "temp"),
-    PREFIX + "max": ("VLLM_REF_TEMP_MAX", 1.5, "temp"),
-    PREFIX + "exponent": ("VLLM_REF_TEMP_EXPONENT", 1.0, "exponent"),
+    PREFIX + "min": (setting(PLUGIN, "min"), 0.5, "temp"),
+    PREFIX + "max": (setting(PLUGIN, "max"), 1.5, "temp"),
+    PREFIX + "exponent": (setting(PLUGIN, "exponent"), 1.0, "exponent"),
 }
 KEYS_BY_MODE = {SCHEDULE: SCHEDULE_KEYS, ENTROPY: ENTROPY_KEYS}
 ALL_KEYS = (MODE_KEY, *SCHEDULE_KEYS, *ENTROPY_KEYS)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._stats import STATS
-from .params import PLUGIN, PREFIX, parse
+from vllm_ref_common import check_vllm, vllm_version
+
+from . import ANY_VERSION_ENV, PLUGIN, SUPPORTED_VLLM
+from .params import PREFIX, parse
 
 _BASES: list[type] = []
 try:
@@ -35,9 +37,12 @@ try:
 except Exception:  # no vLLM, or one older than the V2 runner's processor interface
     pass
 
-# Set by the package (the version gate) before vLLM can instantiate the class.
-ENABLED = False
-DISABLED_REASON = "vLLM is not importable"
+# The version gate, decided once when vLLM first loads the class.
+ENABLED = check_vllm(PLUGIN, SUPPORTED_VLLM)
+DISABLED_REASON = "" if ENABLED else (
+    "vLLM is not importable" if vllm_version() is None
+    else f"vLLM {vllm_version()} is outside the supported range {SUPPORTED_VLLM} (set {ANY_VERSION_ENV}=1 to override)")
+BUILT = {"v1": 0, "v2": 0}  # processors built in this process, per model runner (for status())
 
 
 class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
@@ -55,17 +60,16 @@ class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
             return
         from . import params, state
 
-        params.env_defaults()  # a bad VLLM_REF_TEMP_* variable stops start-up here, with its name
+        params.env_defaults()  # a bad REF_TEMPERATURE_* variable stops start-up here, with its name
         if hasattr(target, "max_num_reqs"):  # V2: a LogitsProcRequestState
             self._v2 = state.V2State(target)
-            STATS["v2_instances"] += 1
+            BUILT["v2"] += 1
         else:  # V1: (device, is_pin_memory)
             import torch
 
             max_num_reqs = vllm_config.scheduler_config.max_num_seqs
             self._v1 = state.V1State(max_num_reqs, torch.device(target))
-            STATS["v1_instances"] += 1
-        STATS["instances"] += 1
+            BUILT["v1"] += 1
 
     @classmethod
     def validate_params(cls, sampling_params: Any) -> None:
