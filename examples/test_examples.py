@@ -19,7 +19,7 @@ What to expect comes from the project's optional `[tool.vllm-ref-example]` table
     requests = [{prompt = "Hello", sampling = {max_tokens = 4}}]
 
     [[tool.vllm-ref-example.loaded]]   # default: every vllm.* entry point, in its group's roles
-    name = "hello_general"
+    name = "example_general_plugin"
     group = "vllm.general_plugins"
     roles = ["front_end", "engine_core", "worker"]
 

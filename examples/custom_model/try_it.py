@@ -1,6 +1,6 @@
 """Generate with ToyLM through vLLM: python try_it.py CHECKPOINT_DIR
 
-No import of toy_model here: vLLM finds the plugin through its entry point, in every process.
+No import of vllm_example_custom_model here: vLLM finds the plugin through its entry point, in every process.
 """
 
 import sys

@@ -14,7 +14,7 @@ from vllm import SamplingParams  # noqa: E402
 from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality  # noqa: E402
 from vllm.v1.worker.gpu.sample.logits_processor import LogitsContext  # noqa: E402
 from vllm.v1.worker.gpu.sample.logits_processor.loader import _load_v2_logitsprocs_by_fqcns  # noqa: E402
-from vllm_logitsproc_example import ExampleTemperature  # noqa: E402
+from vllm_example_logits_processor import ExampleTemperature  # noqa: E402
 
 half = SamplingParams(temperature=1.0, extra_args={"example_temperature": 0.5})
 plain = SamplingParams(temperature=1.0)
@@ -31,7 +31,7 @@ def test_v1_rows_follow_batch_updates():
 
 
 def test_v2_loader_accepts_it_and_slots_work():
-    assert _load_v2_logitsprocs_by_fqcns(["vllm_logitsproc_example:ExampleTemperature"]) == [ExampleTemperature]
+    assert _load_v2_logitsprocs_by_fqcns(["vllm_example_logits_processor:ExampleTemperature"]) == [ExampleTemperature]
     proc = ExampleTemperature(SimpleNamespace(), SimpleNamespace(max_num_reqs=4, device="cpu"))
     assert proc.add_request(3, half) is True and proc.add_request(1, plain) is False
     proc.apply_staged_writes()

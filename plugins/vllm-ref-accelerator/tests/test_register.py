@@ -15,7 +15,7 @@ def clean_env(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     import vllm_ref_common
 
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
 
 
 def test_absent_device_means_inactive_and_says_why_at_debug(caplog):

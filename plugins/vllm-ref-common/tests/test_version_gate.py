@@ -22,7 +22,7 @@ def test_version_in_range_handles_dev_rc_post_and_non_pep440(version, inside):
 def fake_vllm(monkeypatch):
     mod = types.ModuleType("vllm")
     monkeypatch.setitem(sys.modules, "vllm", mod)
-    monkeypatch.setattr(common, "_warned", set())
+    monkeypatch.setattr(common.gate, "_warned", set())
     return mod
 
 
@@ -55,7 +55,7 @@ def test_inside_range_is_silent(fake_vllm, caplog):
 
 def test_missing_vllm_warns_and_declines(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm now raises ImportError
-    monkeypatch.setattr(common, "_warned", set())
+    monkeypatch.setattr(common.gate, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="vllm_ref"):
         assert common.check_vllm("ref_x", ">=0.28") is False
     assert "not importable" in caplog.records[0].getMessage()

@@ -26,7 +26,7 @@ def registry(monkeypatch):
     from vllm import ModelRegistry
 
     monkeypatch.delitem(ModelRegistry.models, ARCH, raising=False)
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
     monkeypatch.delenv(vllm_ref_model.DISABLE_ENV, raising=False)
     monkeypatch.delenv(vllm_ref_model.ANY_VERSION_ENV, raising=False)
     yield ModelRegistry
@@ -77,7 +77,7 @@ def test_outside_supported_range_registers_nothing(registry, monkeypatch, caplog
 
 def test_without_vllm_logs_one_warning_and_does_nothing(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
     monkeypatch.delenv(vllm_ref_model.DISABLE_ENV, raising=False)
     with caplog.at_level(logging.WARNING):
         vllm_ref_model.register()

@@ -18,7 +18,7 @@ from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler, Te
 
 @pytest.fixture(autouse=True)
 def clean(monkeypatch):
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
     monkeypatch.delenv("REF_PATCHES", raising=False)
     monkeypatch.delenv(fair_share.WEIGHTS_ENV, raising=False)
     yield

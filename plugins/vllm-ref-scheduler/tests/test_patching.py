@@ -50,7 +50,7 @@ def target(monkeypatch):
     mod.Counter = type("Counter", (mod.Base,), ns)
     mod.helper = helper
     monkeypatch.setitem(sys.modules, "ref_fake_target", mod)
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
     yield mod
     for p in list(patching._applied):
         if patching._applied[p] in (mod, mod.Counter, mod.Base):
@@ -322,7 +322,7 @@ def test_the_foreign_selection_name_is_not_read_and_says_so(target, monkeypatch,
     # --fail-on-environ-validation, so this framework reads REF_PATCHES only.
     import vllm_ref_common
 
-    monkeypatch.setattr(vllm_ref_common, "_warned", set())
+    monkeypatch.setattr(vllm_ref_common.gate, "_warned", set())
     monkeypatch.delenv("REF_PATCHES", raising=False)
     monkeypatch.setenv("VLLM_CUSTOM_PATCHES", "nothing")
     P = make_bump_patch("foreign")

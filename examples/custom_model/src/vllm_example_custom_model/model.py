@@ -99,7 +99,7 @@ class ToyForCausalLM(nn.Module):
                     break
             else:
                 if name not in params:
-                    raise ValueError(f"toy_model: unexpected tensor {name!r} in the checkpoint")
+                    raise ValueError(f"example_custom_model: unexpected tensor {name!r} in the checkpoint")
                 getattr(params[name], "weight_loader", default_weight_loader)(params[name], tensor)
                 loaded.add(name)
         return loaded

@@ -33,26 +33,27 @@ import importlib
 import importlib.metadata as md
 import inspect
 import logging
-import multiprocessing
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ._gate import version_in_range, vllm_version, warn_once
+from ._roles import process_roles
 
 __all__ = [
     "ENV_SELECT", "Patch", "PatchDriftError", "PatchError", "add", "applied_patches", "apply",
-    "apply_selected", "is_applied", "known_patch_names", "override", "process_roles", "remove",
+    "apply_selected", "is_applied", "known_patch_names", "override", "remove",
 ]
 
 logger = logging.getLogger("vllm_ref.patching")
 
-ENV_SELECT = "VLLM_CUSTOM_PATCHES"
+# Not VLLM_CUSTOM_PATCHES, the name a patching convention elsewhere uses: vLLM treats every
+# VLLM_* variable as its own and refuses unknown ones with --fail-on-environ-validation.
+ENV_SELECT = "REF_PATCHES"
+_FOREIGN_SELECT = "VLLM_CUSTOM_PATCHES"
 ENTRY_POINT_GROUP = "vllm_ref.patches"
-ROLES = ("front_end", "engine_core", "worker", "other")
 
 _MISSING: Any = object()
 _KIND = "__ref_patch_kind__"
@@ -114,6 +115,21 @@ class Patch:
         if isinstance(nxt, _Inherited):
             return nxt.lookup()
         return nxt
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Applied in this process, and the target still runs it: each method's attribute is
+        the top of its chain of patches (nothing outside the framework replaced it)."""
+        with _lock:
+            target = _applied.get(cls)
+            if target is None:
+                return False
+            for name in cls.methods():
+                chain = _chains.get((id(target), name))
+                now = vars(target).get(name) if isinstance(target, type) else getattr(target, name, None)
+                if chain is None or now is not chain.layers[-1][1]:
+                    return False
+            return True
 
     @classmethod
     def version_range(cls) -> str:
@@ -321,37 +337,11 @@ def applied_patches() -> list[str]:
         return [p.patch_name() for p in _applied]
 
 
-# --- roles and selection -----------------------------------------------------------------------
-
-def process_roles() -> frozenset[str]:
-    """The vLLM role(s) of this process, from its multiprocessing name.
-
-    vLLM names its engine-core processes "EngineCore" / "EngineCore_DP<n>" and its workers
-    "VllmWorker-<n>" before any plugin loads; API server processes are "ApiServer_<n>". The
-    main process is the front end, and also the engine core when
-    VLLM_ENABLE_V1_MULTIPROCESSING=0 runs the engine in-process. The model-registry
-    subprocess (`python -m vllm.model_executor.models.registry`) and anything else is "other".
-    """
-    name = multiprocessing.current_process().name
-    if "EngineCore" in name:
-        return frozenset({"engine_core"})
-    if "Worker" in name:
-        return frozenset({"worker"})
-    if name.startswith("ApiServer"):
-        return frozenset({"front_end"})
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if name != "MainProcess" or getattr(main_spec, "name", "") == "vllm.model_executor.models.registry":
-        return frozenset({"other"})
-    if os.path.basename(sys.argv[0] if sys.argv else "") == "default_worker.py":  # a Ray worker
-        return frozenset({"worker"})
-    if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1").strip().lower() in ("0", "false"):
-        return frozenset({"front_end", "engine_core"})
-    return frozenset({"front_end"})
-
+# --- selection ---------------------------------------------------------------------------------
 
 def known_patch_names() -> list[str]:
     """Patches seen in this process plus those installed packages declare (entry-point group
-    `vllm_ref.patches`), so a typo in VLLM_CUSTOM_PATCHES can be told from another package's patch."""
+    `vllm_ref.patches`), so a typo in REF_PATCHES can be told from another package's patch."""
     names = set(_known)
     try:
         names.update(ep.name for ep in md.entry_points(group=ENTRY_POINT_GROUP))
@@ -361,16 +351,21 @@ def known_patch_names() -> list[str]:
 
 
 def selection(env: dict[str, str] | None = None) -> set[str] | None:
-    """The names VLLM_CUSTOM_PATCHES selects; None means all (unset or "*")."""
-    raw = (os.environ if env is None else env).get(ENV_SELECT)
+    """The names REF_PATCHES selects; None means all (unset or "*")."""
+    env = os.environ if env is None else env
+    if _FOREIGN_SELECT in env and ENV_SELECT not in env:
+        warn_once(f"{_FOREIGN_SELECT} is set but not read: this framework's selection is {ENV_SELECT} "
+                  f"(a VLLM_* name makes vLLM refuse to start with --fail-on-environ-validation).")
+    raw = env.get(ENV_SELECT)
     if raw is None or raw.strip() == "*":
         return None
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
 def apply_selected(patches: Iterable[type[Patch]], *, ignore_version: bool = False) -> list[str]:
-    """Apply those of `patches` that VLLM_CUSTOM_PATCHES selects and whose roles include this
-    process's; return the names applied now. Unknown selected names log one warning."""
+    """Apply those of `patches` that REF_PATCHES selects and whose roles include this process's
+    (vllm_ref_common.process_roles); return the names applied now. Unknown selected names log
+    one warning."""
     patches = list(patches)
     with _lock:
         for p in patches:

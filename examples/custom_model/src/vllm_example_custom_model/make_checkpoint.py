@@ -1,4 +1,4 @@
-"""Write a tiny random ToyLM checkpoint: python -m toy_model.make_checkpoint OUT_DIR
+"""Write a tiny random ToyLM checkpoint: python -m vllm_example_custom_model.make_checkpoint OUT_DIR
 
 config.json, model.safetensors (Hugging Face names), a byte-level BPE tokenizer trained on a
 few sentences, and a chat template. Seeded: the same folder every time.

@@ -8,22 +8,22 @@ import logging
 
 from vllm.platforms.cpu import CpuPlatform
 
-logger = logging.getLogger("vllm.my_accelerator")
+logger = logging.getLogger("vllm.example_platform")
 
 
 class MyAcceleratorPlatform(CpuPlatform):
     # Keep CpuPlatform's _enum (CPU) and device_type ("cpu"): vLLM asserts them for host memory
     # and takes its CPU code paths from is_cpu(). device_name is free: it shows in messages.
-    device_name = "my_accelerator"
+    device_name = "example_platform"
 
     @classmethod
     def get_device_name(cls, device_id: int = 0) -> str:
-        return "my_accelerator"
+        return "example_platform"
 
     @classmethod
     def get_attn_backend_cls(cls, selected_backend, attn_selector_config, num_heads=None) -> str:
         # The place to return your own attention backend's class path. This example keeps vLLM's
         # CPU attention; see vllm-ref-accelerator for a backend of its own.
         path = super().get_attn_backend_cls(selected_backend, attn_selector_config, num_heads)
-        logger.info("my_accelerator: attention backend %s", path)
+        logger.info("example_platform: attention backend %s", path)
         return path

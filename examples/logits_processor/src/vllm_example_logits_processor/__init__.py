@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 KEY = "example_temperature"
-SCALED = {"rows": 0}  # read by checks.py
+_seen = {"scaled": False}  # set (not counted) by a step that scaled rows: status() reads it
 
 _BASES: list[type] = []
 try:
@@ -94,5 +94,11 @@ class ExampleTemperature(*_BASES):  # type: ignore[misc]
             rows = torch.from_numpy(host).to(logits.device)
         else:
             rows = self.factor_dev[ctx.expanded_idx_mapping.long()]
-        SCALED["rows"] += int((host != 1.0).sum())
+        _seen["scaled"] = True
         return logits.div_(rows.unsqueeze(1))  # one vectorized op for the whole batch
+
+
+def status() -> dict:
+    """{"effect": a step in this process scaled at least one row} (cheap, read-only, no imports:
+    the repository's example test reads it in every vLLM process)."""
+    return {"effect": _seen["scaled"]}
