@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import re
+from vllm_ref_harness import metric_sum
 
 PLUGIN = "ref_prometheus"
 CHECK = "vllm_ref_prometheus:status"
 ENV: dict[str, str] = {}
 SERVER_ARGS: list[str] = []
-
-
-def _total(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for m in re.finditer(rf"^{re.escape(name)}(?:{{(.*?)}})? (\S+)$", text, re.M):
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
 
 
 def exercise(server, model: str) -> list[str]:
@@ -26,17 +17,17 @@ def exercise(server, model: str) -> list[str]:
                                   extra_body={"ignore_eos": True})
     text = server.metrics()
     p = "vllm_ref_"
-    steps = _total(text, p + "step_decode_tokens_count")
-    reasons = ", ".join(f"{r}={_total(text, p + 'requests_finished_total', reason=r):g}"
+    steps = metric_sum(text, p + "step_decode_tokens_count")
+    reasons = ", ".join(f"{r}={metric_sum(text, p + 'requests_finished_total', reason=r):g}"
                         for r in ("stop", "length_max_tokens", "length_context", "abort"))
-    prompt = _total(text, p + "step_prefill_tokens_sum")
-    prefill_steps = steps - _total(text, p + "step_prefill_tokens_bucket", le="0.0")
-    durations = _total(text, p + "step_duration_seconds_count")
-    mean_ms = 1000 * _total(text, p + "step_duration_seconds_sum") / max(durations, 1)
+    prompt = metric_sum(text, p + "step_prefill_tokens_sum")
+    prefill_steps = steps - metric_sum(text, p + "step_prefill_tokens_bucket", le="0.0")
+    durations = metric_sum(text, p + "step_duration_seconds_count")
+    mean_ms = 1000 * metric_sum(text, p + "step_duration_seconds_sum") / max(durations, 1)
     return [
         f"requests finished by reason: {reasons}",
-        f"engine steps: {steps:g}; tokens generated: {_total(text, p + 'step_decode_tokens_sum'):g} "
-        f"(vLLM's own vllm:generation_tokens_total: {_total(text, 'vllm:generation_tokens_total'):g})",
+        f"engine steps: {steps:g}; tokens generated: {metric_sum(text, p + 'step_decode_tokens_sum'):g} "
+        f"(vLLM's own vllm:generation_tokens_total: {metric_sum(text, 'vllm:generation_tokens_total'):g})",
         f"steps with a prefill: {prefill_steps:g} ({prompt / max(prefill_steps, 1):.1f} prompt tokens each), "
         f"decode-only steps: {steps - prefill_steps:g}",
         f"engine step duration (mean): {mean_ms:.1f} ms",

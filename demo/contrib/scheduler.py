@@ -11,6 +11,12 @@ tests (plugins/vllm-ref-scheduler/tests/sched_recorder, pip-installed into a fol
 cache, never into the venv) runs beside the policy in the engine core and writes each admission
 to a file. Finish times seen by the client are not good enough: on a 2-core machine the API
 server sometimes hands several short completions over at once, in any order.
+
+Importing the scheduler's tests/ folder (its workload and its test-only recorder plugin) is
+deliberate: the demo then shows exactly the order the e2e tests assert, with their retries. The
+alternatives are worse: a second copy of the workload here would drift, and shipping the
+recorder in the runtime wheel would put test tooling on every user's scheduler. The demo is a
+repository tool, never installed, so reaching into a sibling folder costs a user nothing.
 """
 
 from __future__ import annotations

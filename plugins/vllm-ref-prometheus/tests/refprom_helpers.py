@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from vllm_ref_harness import free_port
+from vllm_ref_harness import free_port, metric_sum
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "prometheus"
 
@@ -150,11 +149,5 @@ class FakePushgateway:
         self.server.server_close()
 
 
-def sample(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples named `name` in exposition `text` whose labels include `labels`."""
-    total = 0.0
-    for m in re.finditer(rf"^{re.escape(name)}(?:{{(.*?)}})? (\S+)$", text, re.M):
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
+# Sums of exposition samples: the harness's metric_sum, under the name these tests use.
+sample = metric_sum

@@ -29,14 +29,7 @@ SWAP, ONE_WAY = MoveDirectionality.SWAP, MoveDirectionality.UNIDIRECTIONAL
 MAX_REQS = 24
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # One thread keeps each row's reductions in the same order whether a row is computed alone
-    # (the reference) or inside a batch (the processor), so bitwise comparison is fair.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def new_processor() -> TemperatureLogitsProcessor:

@@ -35,12 +35,7 @@ FQCN = "vllm_ref_temperature:TemperatureLogitsProcessor"
 MAX_REQS = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FakeRunnerState:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,17 @@ def pip_install_target(site: str | Path, *packages: str | Path) -> Path:
         raise HarnessError(f"pip install --target {site} of {[str(p) for p in packages]} failed:\n"
                            f"{r.stdout}\n{r.stderr}")
     return Path(site)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` in Prometheus exposition `text` whose labels include
+    `labels` (0.0 where there are none)."""
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(?:{{(.*?)}})? (\S+)$", text, re.M):
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
 
 
 def free_port() -> int:

@@ -25,6 +25,9 @@ Composition: patches on one method stack in the order they are applied; the last
 first and its `original` is the one applied before it. Removing any layer splices it out and
 leaves the others working; removing the last restores the target's attribute exactly (or
 deletes it, where the target had inherited the method instead of defining it).
+
+examples/patch vendors this file (its one import line changed); examples/test_vendored.py keeps
+the copy identical otherwise.
 """
 
 from __future__ import annotations

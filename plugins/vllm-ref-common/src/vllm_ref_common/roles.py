@@ -7,6 +7,9 @@ rank), API servers "ApiServer_<n>". The model-registry inspection subprocess run
 `python -m vllm.model_executor.models.registry`, and Ray workers are started by Ray's raylet
 (`default_worker.py`, titles "ray::..."). Everything here is read from this process alone: its
 multiprocessing name, its title (where setproctitle is loaded) and its command line.
+
+Only the standard library: examples/patch vendors this file verbatim as `_roles.py`, and
+examples/test_vendored.py keeps the copy identical.
 """
 
 from __future__ import annotations
