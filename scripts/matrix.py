@@ -175,7 +175,7 @@ def run_cell(version: str, pkg: Path, out_dir: Path, fast: bool, timeout: float,
     env["PATH"] = f"{py.parent}{os.pathsep}{env.get('PATH', '')}"
     # Each version gets its own checkpoint and vLLM caches: a cache written by one release is
     # never read by another.
-    env["VLLM_REF_CACHE"] = str(MATRIX_DIR / version / "ref-cache")
+    env["REF_HARNESS_CACHE"] = str(MATRIX_DIR / version / "ref-cache")
     started = time.monotonic()
     with open(logf, "w") as f:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
