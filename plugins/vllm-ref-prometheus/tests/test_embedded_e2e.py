@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from refprom_helpers import FakePushgateway, PrometheusServer, sample
-from vllm_ref_harness import free_port, run_engine, tiny_llama
+from vllm_ref_harness import free_port, tiny_llama
 from vllm_ref_prometheus import PREFIX
 
 pytestmark = pytest.mark.vllm
@@ -21,16 +21,16 @@ REQUESTS = [{"prompt": f"Embedded request {i}", "sampling": {"max_tokens": 4 + 2
 SAMPLING = {"temperature": 0.0, "ignore_eos": True}
 
 
-def test_own_endpoint_scraped_by_prometheus_and_pushes(tmp_path):
+def test_own_endpoint_scraped_by_prometheus_and_pushes(vllm):
     port = free_port()
     with PrometheusServer([f"127.0.0.1:{port}"]) as prom, FakePushgateway() as gw:
-        run = run_engine(
+        run = vllm.run(
             tiny_llama(), mode="async", requests=REQUESTS, sampling=SAMPLING, plugins=["ref_prometheus"],
             call="refprom_hooks:read_own_endpoint", checks={"built": "vllm_ref_prometheus:status"},
             env={"PYTHONPATH": str(HERE), "REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
                  "REF_PROMETHEUS_PUSHGATEWAY": gw.url, "REF_PROMETHEUS_PUSH_INTERVAL": "0.5",
                  "REF_PROMETHEUS_JOB": "embedded-app", "REFPROM_HOLD_S": "4"},
-            timeout=600, run_dir=tmp_path / "run")
+            timeout=600)
         generated = sum(len(o["token_ids"]) for o in run.outputs)
         assert generated == sum(4 + 2 * i for i in range(8))
 
@@ -56,17 +56,17 @@ def test_own_endpoint_scraped_by_prometheus_and_pushes(tmp_path):
     run.report.assert_loaded("ref_prometheus", roles=("front_end",))
 
 
-def test_busy_port_and_dead_gateway_do_not_stop_the_engine(tmp_path):
+def test_busy_port_and_dead_gateway_do_not_stop_the_engine(vllm):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         dead = f"http://127.0.0.1:{free_port()}"
-        run = run_engine(
+        run = vllm.run(
             tiny_llama(), mode="async", requests=REQUESTS, sampling=SAMPLING, plugins=["ref_prometheus"],
             env={"REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
                  "REF_PROMETHEUS_PUSHGATEWAY": dead, "REF_PROMETHEUS_PUSH_INTERVAL": "0.2"},
-            timeout=600, run_dir=tmp_path / "run")
+            timeout=600)
     assert [len(o["token_ids"]) for o in run.outputs] == [4 + 2 * i for i in range(8)]
     serve_errors = [ln for ln in run.log.splitlines() if "ref_prometheus: cannot serve /metrics" in ln]
     push_errors = [ln for ln in run.log.splitlines() if f"ref_prometheus: push to {dead} failed" in ln]
@@ -75,10 +75,9 @@ def test_busy_port_and_dead_gateway_do_not_stop_the_engine(tmp_path):
     assert "keeps running" in serve_errors[0] and "keeps running" in push_errors[0]
 
 
-def test_invalid_setting_fails_start_up_with_a_clear_error(tmp_path):
-    run = run_engine(tiny_llama(), mode="async", requests=REQUESTS[:1], plugins=["ref_prometheus"],
-                     env={"REF_PROMETHEUS_LISTEN": "everywhere"}, timeout=600,
-                     run_dir=tmp_path / "run", expect_failure=True)
+def test_invalid_setting_fails_start_up_with_a_clear_error(vllm):
+    run = vllm.run(tiny_llama(), mode="async", requests=REQUESTS[:1], plugins=["ref_prometheus"],
+                   env={"REF_PROMETHEUS_LISTEN": "everywhere"}, timeout=600, expect_failure=True)
     assert not run.outputs
     assert "ref_prometheus: REF_PROMETHEUS_LISTEN='everywhere' is invalid" in run.extra["error"]
     assert "accepted values: PORT or HOST:PORT" in run.extra["error"]

@@ -13,28 +13,26 @@ import re
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import yaml
 from refprom_helpers import EXAMPLES, PrometheusServer, sample
-from vllm_ref_harness import VllmServer, tiny_llama
+from vllm_ref_harness import tiny_llama
 from vllm_ref_prometheus import PREFIX, exported_names
 
 pytestmark = pytest.mark.vllm
-HERE = Path(__file__).parent
 MAX_LEN = 512
 
 
 @pytest.fixture(scope="module")
-def stack():
-    server = VllmServer(
+def stack(vllm_module):
+    server = vllm_module.serve(
         tiny_llama(), plugins=["ref_prometheus"], timeout=600,
         # Without prefix caching every prompt token is computed, so the plugin's prefill
         # tokens must equal the prompt tokens the client was billed for.
         args=["--no-enable-prefix-caching", "--max-num-seqs", "8"],
-        checks={"built": "vllm_ref_prometheus:status"}, env={"PYTHONPATH": str(HERE)})
-    with PrometheusServer([f"127.0.0.1:{server.port}"]) as prom, server:
+        checks={"built": "vllm_ref_prometheus:status"})
+    with PrometheusServer([f"127.0.0.1:{server.port}"]) as prom:
         yield server, prom
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import openai
 import pytest
 from sched_workload import post, run_contended
-from vllm_ref_harness import VllmServer
 
 pytestmark = pytest.mark.vllm
 
@@ -17,31 +16,31 @@ EQUAL = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2",
 ROLES = ("front_end", "engine_core", "worker")
 
 
-def serve(model, recorder_site, tmp_path, **env):
+def serve(vllm, model, recorder_site, tmp_path, **env):
     """The server, with the test-only recorder plugin (tests/sched_recorder) writing the
-    scheduler's admissions to `server.record` (see sched_workload)."""
+    scheduler's admissions to `server.record` (see sched_workload); stopped at the end of its
+    class, so that the two servers never run at once."""
     record = tmp_path / "sched-record.jsonl"
-    server = VllmServer(model, args=ARGS, plugins=["ref_scheduler", "ref_sched_record"], checks=CHECKS,
+    server = vllm.serve(model, args=ARGS, plugins=["ref_scheduler", "ref_sched_record"], checks=CHECKS,
                         timeout=600, env={"PYTHONPATH": os.pathsep.join([str(HERE), recorder_site]),
                                           "REF_SCHED_RECORD": str(record), **env})
     server.record = record
-    return server
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="class")
-def patched(tiny_model, sched_recorder_site, tmp_path_factory):
-    with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("patched"),
-               REF_SCHEDULER_WEIGHTS="gold=3") as server:
-        yield server
+def patched(vllm_module, tiny_model, sched_recorder_site, tmp_path_factory):
+    yield from serve(vllm_module, tiny_model, sched_recorder_site, tmp_path_factory.mktemp("patched"),
+                     REF_SCHEDULER_WEIGHTS="gold=3")
 
 
 @pytest.fixture(scope="class")
-def unpatched(tiny_model, sched_recorder_site, tmp_path_factory):
+def unpatched(vllm_module, tiny_model, sched_recorder_site, tmp_path_factory):
     # The plugin is loaded, but REF_PATCHES selects none of its patches: only the
     # recorder's (another package's patch, selected by name).
-    with serve(tiny_model, sched_recorder_site, tmp_path_factory.mktemp("unpatched"),
-               REF_PATCHES="sched_record") as server:
-        yield server
+    yield from serve(vllm_module, tiny_model, sched_recorder_site, tmp_path_factory.mktemp("unpatched"),
+                     REF_PATCHES="sched_record")
 
 
 class TestPatched:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 import requests
-from vllm_ref_harness import VllmServer, tiny_llama
+from vllm_ref_harness import tiny_llama
 
 pytestmark = pytest.mark.vllm
 PROMPT = "Once upon a time there was"
@@ -24,10 +24,9 @@ ENV_DEFAULTS = {"REF_TEMPERATURE_START": "3.0", "REF_TEMPERATURE_END": "0", "REF
 
 
 @pytest.fixture(scope="module")
-def server():
-    model = tiny_llama()
-    with VllmServer(
-        model,
+def server(vllm_module):
+    return vllm_module.serve(
+        tiny_llama(),
         # float32: in bfloat16 the tiny model has exact logit ties, and argmax order is arbitrary.
         args=["--seed", "0", "--dtype", "float32"],
         # Only this package's entry point matters here; VLLM_PLUGINS does not filter
@@ -36,8 +35,7 @@ def server():
         checks={"status": "vllm_ref_temperature:status"},
         env=ENV_DEFAULTS,
         timeout=600,
-    ) as srv:
-        yield srv
+    )
 
 
 @pytest.fixture(scope="module")
