@@ -1,40 +1,26 @@
-"""Paged attention side by side on one card, in one run: this package's Triton kernels, torch SDPA
-(contiguous KV, FlashAttention where available) and vLLM's own Triton unified-attention kernel,
-plus the card's measured copy bandwidth and bf16 matmul rate.
+"""The benchmark steps of the device run: paged attention side by side on one card, in one run.
 
-Shapes are those of ../../shared/anchors (Hq 32, Hkv 8, head 128, bf16, block 16), plus one mixed
-chunked-prefill + decode step. Prefill is reported in TFLOP/s (causal FLOPs, as the anchors
-count them), decode in KV GB/s (KV bytes read / time) and as a fraction of the copy bandwidth.
+`headline`: the card's copy bandwidth and bf16 matmul rate, then the shapes of ../../shared/anchors
+(Hq 32, Hkv 8, head 128, bf16, block 16) plus one mixed chunked-prefill + decode step, each with
+torch SDPA (contiguous KV, FlashAttention where available), vLLM's own Triton unified-attention
+kernel and this package's default launch options. `sweep`: the other launch variants below on the
+same shapes, ours only. Prefill is reported in TFLOP/s (causal FLOPs, as the anchors count them),
+decode in KV GB/s (KV bytes read / time) and as a fraction of the copy bandwidth.
 
-vLLM's kernel is found as `vllm.v1.attention.ops.triton_unified_attention`: on a machine without
-vLLM, build the shim with ../../shared/anchors/make_vllm_shim.sh into .anchors/ and put
-.anchors/shim on PYTHONPATH (kernels/bench/gpu_run.sh does both).
-
-  python kernels/bench/bench_attention.py [--sweep] [--out results.json]
-  python kernels/bench/bench_attention.py --tiny      # CPU: checks the script on the interpreter
+Run through gpu_run.py, which checks that vLLM's kernel (the shim in .anchors/) is importable.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import itertools
 import math
-import os
-import sys
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout
-
-import triton  # noqa: E402
-from vllm_ref_kernels import reference, triton_ops  # noqa: E402
-
-DEV = "cuda" if torch.cuda.is_available() else "cpu"
+import triton
+from common import DEV, Call, Deadline, Sink, bench, rel, triton_ops
+from vllm_ref_kernels import reference
+from vllm_ref_kernels.testing import make_batch
 
 FULL = dict(hq=32, hkv=8, d=128, block=16, dtype=torch.bfloat16,
             prefill=[(4, 2048), (1, 8192)], decode=[(64, 4096), (256, 1024), (8, 32768)],
@@ -42,35 +28,49 @@ FULL = dict(hq=32, hkv=8, d=128, block=16, dtype=torch.bfloat16,
 TINY = dict(hq=4, hkv=2, d=64, block=16, dtype=torch.float32,
             prefill=[(1, 64)], decode=[(2, 64)], mixed=[(16, 48, 2, 40)])
 
-# Launch options tried by --sweep (the first of each is the default on an H100/H200).
-PREFILL_SWEEP = [dict(block_m=128, block_n=64, num_warps=8, num_stages=3),
-                 dict(block_m=128, block_n=128, num_warps=8, num_stages=3),
-                 dict(block_m=128, block_n=64, num_warps=4, num_stages=3),
-                 dict(block_m=128, block_n=32, num_warps=4, num_stages=4),
-                 dict(block_m=64, block_n=64, num_warps=4, num_stages=3),
-                 dict(block_m=128, block_n=64, num_warps=8, num_stages=4)]
-DECODE_SWEEP = [dict(block_n=64, num_warps=4, num_stages=3),
-                dict(block_n=64, num_warps=4, num_stages=4),
-                dict(block_n=128, num_warps=4, num_stages=3),
-                dict(block_n=128, num_warps=8, num_stages=3),
-                dict(block_n=32, num_warps=4, num_stages=4),
-                dict(block_n=64, num_warps=8, num_stages=4),
-                dict(block_n=64, num_warps=4, num_stages=3, splits_factor=2),
-                dict(block_n=64, num_warps=4, num_stages=3, splits_factor=0.5)]
+# Launch variants (name, options); the first of each list is what the defaults pick on an H100/H200.
+# Compile reports and predictions for each: kernels/BENCHMARKS.md.
+PREFILL_VARIANTS = [
+    ("128x128 w8 s3", dict(block_m=128, block_n=128, num_warps=8, num_stages=3)),
+    ("128x64 w8 s3", dict(block_m=128, block_n=64, num_warps=8, num_stages=3)),
+    ("128x128 w8 s2", dict(block_m=128, block_n=128, num_warps=8, num_stages=2)),
+    ("128x128 w8 s3 per-key ids", dict(block_m=128, block_n=128, num_warps=8, num_stages=3, paging=2)),
+    ("64x64 w4 s3", dict(block_m=64, block_n=64, num_warps=4, num_stages=3)),
+]
+DECODE_VARIANTS = [
+    ("64 w4 s3", dict(block_n=64, num_warps=4, num_stages=3)),
+    ("64 w4 s3 per-page ids", dict(block_n=64, num_warps=4, num_stages=3, paging=1)),
+    ("128 w4 s3", dict(block_n=128, num_warps=4, num_stages=3)),
+    ("64 w4 s4", dict(block_n=64, num_warps=4, num_stages=4)),
+    ("64 w4 s3 16 splits", dict(block_n=64, num_warps=4, num_stages=3, num_splits=16)),
+]
 
 
-def bench(fn) -> float:
-    """Median milliseconds (device events on a GPU; one host-timed call on the interpreter)."""
-    if DEV == "cpu":
-        t = time.perf_counter()
-        fn()
-        return (time.perf_counter() - t) * 1e3
-    return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+def calls(shape: dict, prefill_variants: list, decode_variants: list, mixed: bool) -> list[Call]:
+    common = dict(hq=shape["hq"], hkv=shape["hkv"], d=shape["d"], block=shape["block"], dtype=shape["dtype"])
+    out = []
+    for (b, s), (name, cfg) in itertools.product(shape["prefill"], prefill_variants):
+        out.append(Call(f"prefill B{b} S{s} causal", (s,) * b, (s,) * b, variant=name, prefill=cfg, **common))
+    for (b, s), (name, cfg) in itertools.product(shape["decode"], decode_variants):
+        out.append(Call(f"decode B{b} ctx{s}", (1,) * b, (s,) * b, variant=name, decode=cfg, **common))
+    for chunk, total, nd, ctx in shape["mixed"] if mixed else []:
+        out.append(Call(f"mixed prefill {chunk}/{total} + {nd} decodes ctx{ctx}", (chunk,) + (1,) * nd,
+                        (total,) + (ctx,) * nd, **common))
+    return out
 
 
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm()).item()
+def headline_calls(tiny: bool) -> list[Call]:
+    # Ours as a caller gets it: no launch options given, so the defaults (the first variants on a GPU).
+    return calls(TINY if tiny else FULL, [("default", None)], [("default", None)], mixed=True)
+
+
+def sweep_calls(tiny: bool) -> list[Call]:
+    return calls(TINY if tiny else FULL, PREFILL_VARIANTS[1:], DECODE_VARIANTS[1:], mixed=False)
+
+
+def sdpa(q, k, v, causal):  # q [B, Sq, Hq, D], k/v [B, S, Hkv, D]
+    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                          is_causal=causal, enable_gqa=True).transpose(1, 2)
 
 
 def paged(k: torch.Tensor, v: torch.Tensor, block: int):
@@ -86,24 +86,6 @@ def paged(k: torch.Tensor, v: torch.Tensor, block: int):
     kc[perm] = k.reshape(b * nb, block, h, d)
     vc[perm] = v.reshape(b * nb, block, h, d)
     return kc, vc, perm.view(b, nb).to(torch.int32)
-
-
-def sdpa(q, k, v, causal):  # q [B, Sq, Hq, D], k/v [B, S, Hkv, D]
-    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                          is_causal=causal, enable_gqa=True).transpose(1, 2)
-
-
-def load_vllm_kernel():
-    try:
-        from vllm.v1.attention.ops import triton_unified_attention as mod
-        # A CPU build of vLLM imports fine but hands its kernels a placeholder triton module.
-        if not hasattr(mod.triton, "next_power_of_2"):
-            raise ImportError("this vLLM build has no working triton")
-    except Exception as e:  # noqa: BLE001 - any failure just drops the column
-        print(f"vLLM kernel unavailable ({type(e).__name__}: {e}); put .anchors/shim on PYTHONPATH",
-              file=sys.stderr)
-        return None
-    return mod.unified_attention
 
 
 def vllm_runner(kernel, q, kc, vc, table, q_lens, kv_lens, scale):
@@ -129,177 +111,139 @@ def vllm_runner(kernel, q, kc, vc, table, q_lens, kv_lens, scale):
     return run
 
 
-def ours_runner(q, kc, vc, table, q_lens, kv_lens, scale, prefill=None, decode=None):
-    qsl = torch.zeros(len(q_lens) + 1, dtype=torch.int32, device=q.device)
-    qsl[1:] = torch.tensor(q_lens, device=q.device).cumsum(0)
-    lens = torch.tensor(kv_lens, dtype=torch.int32, device=q.device)
+def ours_runner(call: Call, q, kc, vc, table):
+    qsl = torch.zeros(len(call.q_lens) + 1, dtype=torch.int32, device=q.device)
+    qsl[1:] = torch.tensor(call.q_lens, device=q.device).cumsum(0)
+    lens = torch.tensor(call.seq_lens, dtype=torch.int32, device=q.device)
     out = torch.empty_like(q)
-    if decode and "splits_factor" in decode:
-        decode = dict(decode)
-        head_pad = triton.next_power_of_2(q.shape[2])
-        auto = triton_ops.decode_config(len(kv_lens), kc.shape[2], head_pad, q.device)
-        decode["num_splits"] = max(1, round(auto["num_splits"] * decode.pop("splits_factor")))
+    kwargs = dict(scale=call.d ** -0.5, out=out, num_decodes=call.num_decodes, prefill=call.prefill,
+                  decode=call.decode)
+    launches = triton_ops.plan(q, kc, vc, table, lens, qsl, **kwargs)
+    decode = [x for x in launches if x.kernel is triton_ops._decode_kernel]
+    info = dict(launches=len(launches))
+    if decode:
+        info["splits"] = decode[0].grid[2]
+        if DEV == "cuda":  # what the split count was computed from
+            info["per_sm"] = triton_ops.measured_programs_per_sm(decode[0])
 
     def run():
-        return triton_ops.paged_attention(q, kc, vc, table, lens, qsl, scale=scale, out=out,
-                                          prefill=prefill, decode=decode)
-    run.out = out
+        return triton_ops.paged_attention(q, kc, vc, table, lens, qsl, **kwargs)
+    run.out, run.info = out, info
     return run
 
 
-def ceilings(rows: list[dict]) -> float | None:
-    if DEV != "cuda":
-        return None
-    n = 1 << 30
+def ceilings(sink: Sink, tiny: bool) -> float:
+    """The card's copy bandwidth (read + write, GB/s) and bf16 matmul rate; tiny sizes on the CPU."""
+    n = 1 << (20 if tiny else 30)
     a = torch.empty(n, dtype=torch.uint8, device=DEV)
     b = torch.empty_like(a)
     ms = bench(lambda: b.copy_(a))
     copy = 2 * n / ms / 1e6
-    rows.append(dict(case="copy 1 GiB (read + write)", impl="torch", ms=ms, GBps=copy))
-    m = torch.randn(8192, 8192, device=DEV, dtype=torch.bfloat16)
+    sink.add(case=f"copy {n >> 20} MiB (read + write)", impl="torch", ms=ms, GBps=copy)
+    m_size = 256 if tiny else 8192
+    m = torch.randn(m_size, m_size, device=DEV, dtype=torch.float32 if tiny else torch.bfloat16)
     ms = bench(lambda: m @ m)
-    rows.append(dict(case="bf16 matmul 8192^3", impl="torch", ms=ms, TFLOPs=2 * 8192**3 / ms / 1e9))
+    sink.add(case=f"matmul {m_size}^3", impl="torch", ms=ms, TFLOPs=2 * m_size ** 3 / ms / 1e9)
     return copy
 
 
-def run_cases(shape: dict, vkernel, sweep: bool, copy_gbps: float | None) -> list[dict]:
-    rows: list[dict] = []
-    hq, hkv, d, block, dt = shape["hq"], shape["hkv"], shape["d"], shape["block"], shape["dtype"]
-    scale = 1 / math.sqrt(d)
+def run_calls(sink: Sink, calls_: list[Call], deadline: Deadline, vkernel, copy_gbps: float | None,
+              baselines: bool) -> None:
+    """Time each call (grouped by case: inputs built once), with SDPA and vLLM first if baselines."""
     gen = torch.Generator(device=DEV).manual_seed(0)
+    for case, group in itertools.groupby(calls_, key=lambda c: c.case):
+        if deadline.spent():
+            sink.add(case=case, impl="ours", skipped="step time budget spent")
+        else:
+            run_case(sink, list(group), gen, vkernel, copy_gbps, baselines)
 
-    def randn(*s):
-        return torch.randn(*s, device=DEV, dtype=dt, generator=gen)
 
-    def add(case, impl, ms, ref=None, out=None, flops=None, kv_bytes=None, **extra):
-        row = dict(case=case, impl=impl, ms=ms, **extra)
+def run_case(sink: Sink, group: list[Call], gen: torch.Generator, vkernel, copy_gbps: float | None,
+             baselines: bool) -> None:
+    c0 = group[0]
+    b, s = len(c0.q_lens), max(c0.seq_lens)
+    flops = kv_bytes = None
+
+    def randn(*size):
+        return torch.randn(*size, device=DEV, dtype=c0.dtype, generator=gen)
+
+    def add(impl, ms, out=None, **extra):
+        row = dict(case=c0.case, impl=impl, ms=ms, **extra)
         if flops:
             row["TFLOPs"] = flops / ms / 1e9
         if kv_bytes:
             row["GBps"] = kv_bytes / ms / 1e6
             if copy_gbps:
                 row["of_copy"] = row["GBps"] / copy_gbps
-        if ref is not None:
+        if out is not None:
             row["relerr"] = rel(out, ref)
-        rows.append(row)
-        print(fmt(row), flush=True)
+        sink.add(**row)
 
-    for b, s in shape["prefill"]:
-        case = f"prefill B{b} S{s} causal"
-        q, k, v = randn(b, s, hq, d), randn(b, s, hkv, d), randn(b, s, hkv, d)
-        flops = 4 * b * hq * s * s * d / 2
-        ref = sdpa(q, k, v, True)
-        add(case, "sdpa", bench(lambda q=q, k=k, v=v: sdpa(q, k, v, True)), flops=flops)
-        kc, vc, tab = paged(k, v, block)
-        qf = q.reshape(b * s, hq, d)
-        if vkernel:
-            run = vllm_runner(vkernel, qf, kc, vc, tab, [s] * b, [s] * b, scale)
-            add(case, "vllm-triton", bench(run), ref, run.out.view_as(ref), flops=flops)
-        for i, cfg in enumerate(PREFILL_SWEEP if sweep else [None]):
-            run = ours_runner(qf, kc, vc, tab, [s] * b, [s] * b, scale, prefill=cfg)
-            add(case, "ours" if i == 0 else f"ours {cfg}", bench(run), ref, run.out.view_as(ref), flops=flops)
-
-    for b, s in shape["decode"]:
-        case = f"decode B{b} ctx{s}"
-        q, k, v = randn(b, 1, hq, d), randn(b, s, hkv, d), randn(b, s, hkv, d)
-        kv_bytes = 2 * b * s * hkv * d * k.element_size()
-        ref = sdpa(q, k, v, False)
-        add(case, "sdpa-contig", bench(lambda q=q, k=k, v=v: sdpa(q, k, v, False)), kv_bytes=kv_bytes)
-        kc, vc, tab = paged(k, v, block)
-        qf = q.reshape(b, hq, d)
-        if vkernel:
-            run = vllm_runner(vkernel, qf, kc, vc, tab, [1] * b, [s] * b, scale)
-            add(case, "vllm-triton", bench(run), ref, run.out.view_as(ref), kv_bytes=kv_bytes)
-        for i, cfg in enumerate(DECODE_SWEEP if sweep else [None]):
-            run = ours_runner(qf, kc, vc, tab, [1] * b, [s] * b, scale, decode=cfg)
-            name = "ours" if i == 0 else f"ours {cfg}"
-            add(case, name, bench(run), ref, run.out.view_as(ref), kv_bytes=kv_bytes)
-
-    for chunk, total, nd, ctx in shape["mixed"]:
-        case = f"mixed prefill {chunk}/{total} + {nd} decodes ctx{ctx}"
-        q_lens, kv_lens = [chunk] + [1] * nd, [total] + [ctx] * nd
-        pages = max(-(-x // block) for x in kv_lens)
-        nblocks = sum(-(-x // block) for x in kv_lens)
-        kc, vc = randn(nblocks, block, hkv, d), randn(nblocks, block, hkv, d)
-        tab = torch.zeros(len(kv_lens), pages, dtype=torch.int32, device=DEV)
-        perm, used = torch.randperm(nblocks, device=DEV).to(torch.int32), 0
-        for i, x in enumerate(kv_lens):
-            n = -(-x // block)
-            tab[i, :n] = perm[used:used + n]
-            used += n
-        q = randn(sum(q_lens), hq, d)
-        runs = {}
-        if vkernel:
-            runs["vllm-triton"] = vllm_runner(vkernel, q, kc, vc, tab, q_lens, kv_lens, scale)
-        runs["ours"] = ours_runner(q, kc, vc, tab, q_lens, kv_lens, scale)
-        qsl = torch.tensor([0] + torch.tensor(q_lens).cumsum(0).tolist(), dtype=torch.int32, device=DEV)
-        ref = reference.paged_attention(q, kc, vc, tab, torch.tensor(kv_lens, dtype=torch.int32, device=DEV),
-                                        qsl, scale=scale)
-        for impl, run in runs.items():
-            add(case, impl, bench(run), ref, run.out)
-    return rows
+    if all(x == 1 for x in c0.q_lens) or c0.q_lens == c0.seq_lens:  # uniform: SDPA on contiguous KV
+        ql = c0.q_lens[0]
+        q, k, v = randn(b, ql, c0.hq, c0.d), randn(b, s, c0.hkv, c0.d), randn(b, s, c0.hkv, c0.d)
+        causal = ql > 1
+        if causal:
+            flops = 4 * b * c0.hq * s * s * c0.d / 2
+        else:
+            kv_bytes = 2 * b * s * c0.hkv * c0.d * k.element_size()
+        ref = sdpa(q, k, v, causal)
+        if baselines:
+            add("sdpa" if causal else "sdpa-contig", bench(lambda: sdpa(q, k, v, causal)))
+        kc, vc, tab = paged(k, v, c0.block)
+        qf = q.reshape(b * ql, c0.hq, c0.d)
+    else:  # mixed: the reference on a random paged batch
+        batch = make_batch(list(c0.q_lens), list(c0.seq_lens), c0.hq, c0.hkv, c0.d, c0.block, c0.dtype, DEV,
+                           poison=False)
+        qf, kc, vc, tab = batch.q, batch.key_cache, batch.value_cache, batch.block_table
+        ref = reference.paged_attention(*batch.args(), scale=c0.d ** -0.5)
+    if baselines and vkernel:
+        run = vllm_runner(vkernel, qf, kc, vc, tab, list(c0.q_lens), list(c0.seq_lens), c0.d ** -0.5)
+        add("vllm-triton", bench(run), run.out.view_as(ref))
+    for c in group:
+        run = ours_runner(c, qf, kc, vc, tab)
+        add("ours", bench(run), run.out.view_as(ref), variant=c.variant, **run.info)
 
 
-def fmt(row: dict) -> str:
-    return " | ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+def headline(sink: Sink, tiny: bool, deadline: Deadline, vkernel) -> None:
+    copy = ceilings(sink, tiny)
+    run_calls(sink, headline_calls(tiny), deadline, vkernel, copy, baselines=True)
 
 
-def summary(rows: list[dict], copy_gbps: float | None) -> list[str]:
-    """Ratios per case, and the issue's goals where the full shapes ran on a GPU."""
-    by = {(r["case"], r["impl"]): r for r in rows}
+def sweep(sink: Sink, tiny: bool, deadline: Deadline, copy_gbps: float | None) -> None:
+    run_calls(sink, sweep_calls(tiny), deadline, None, copy_gbps, baselines=False)
+
+
+def summary(rows: list[dict]) -> list[str]:
+    """Per case: ours (default) against each baseline, the best sweep variant, and the issue's goals."""
+    by = {(r["case"], r.get("impl"), r.get("variant", "default")): r for r in rows if "ms" in r}
     lines = []
-    for case in dict.fromkeys(r["case"] for r in rows if "ours" == r["impl"]):
-        ours = by[(case, "ours")]
-        parts = [f"{case}: ours {ours['ms']:.4g} ms"]
+    for case in dict.fromkeys(r["case"] for r in rows if r.get("impl") == "ours" and "ms" in r):
+        ours = [r for (c, impl, _), r in by.items() if c == case and impl == "ours"]
+        default, best = ours[0], min(ours, key=lambda r: r["ms"])
+        parts = [f"{case}: ours {default['ms']:.4g} ms"]
         for other in ("sdpa", "sdpa-contig", "vllm-triton"):
-            if (case, other) in by:
-                parts.append(f"{by[(case, other)]['ms'] / ours['ms']:.2f}x {other}")
-        if "of_copy" in ours:
-            parts.append(f"{100 * ours['of_copy']:.0f}% of copy bandwidth")
+            if (case, other, "default") in by:
+                parts.append(f"{by[(case, other, 'default')]['ms'] / default['ms']:.2f}x {other}")
+        if "of_copy" in default:
+            parts.append(f"{100 * default['of_copy']:.0f}% of copy")
+        if best is not default:
+            parts.append(f"best variant {best['variant']} {best['ms']:.4g} ms")
         lines.append(", ".join(parts))
-    if copy_gbps is None:
-        return lines
+    copy = next((r["GBps"] for r in rows if r["case"].startswith("copy")), None)
 
     def speed(case, impl, key):
-        r = by.get((case, impl))
-        return r[key] if r else float("nan")
+        r = by.get((case, impl, "default"))
+        return r[key] if r and key in r else math.nan
 
-    goals = [
-        ("decode B64 ctx4096 >= 90% copy BW", speed("decode B64 ctx4096", "ours", "GBps") / copy_gbps, 0.9),
-        ("decode B8 ctx32768 >= 80% copy BW", speed("decode B8 ctx32768", "ours", "GBps") / copy_gbps, 0.8),
-    ]
+    copy = copy or math.nan
+    goals = [("decode B64 ctx4096 >= 90% copy", speed("decode B64 ctx4096", "ours", "GBps") / copy, 0.9),
+             ("decode B8 ctx32768 >= 80% copy", speed("decode B8 ctx32768", "ours", "GBps") / copy, 0.8)]
     for case in ("prefill B4 S2048 causal", "prefill B1 S8192 causal"):
         ours = speed(case, "ours", "TFLOPs")
         goals.append((f"{case} >= 3x vLLM", ours / speed(case, "vllm-triton", "TFLOPs"), 3))
         goals.append((f"{case} >= 0.6x SDPA", ours / speed(case, "sdpa", "TFLOPs"), 0.6))
     for name, value, target in goals:
-        lines.append(f"goal {name}: {value:.3g} -> {'MET' if value >= target else 'MISSED'}")
+        if not math.isnan(value):
+            lines.append(f"goal {name}: {value:.3g} -> {'MET' if value >= target else 'MISSED'}")
     return lines
-
-
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tiny", action="store_true", help="small shapes in fp32 (CPU interpreter check)")
-    p.add_argument("--sweep", action="store_true", help="also time the launch options in *_SWEEP")
-    p.add_argument("--out", default=None, help="write rows and summary as JSON here")
-    args = p.parse_args(argv)
-    if DEV == "cpu" and not args.tiny:
-        p.error("no GPU here: only --tiny runs on the CPU (Triton's interpreter)")
-    env = dict(device=torch.cuda.get_device_name() if DEV == "cuda" else "cpu (TRITON_INTERPRET=1)",
-               torch=torch.__version__, triton=triton.__version__)
-    print(" | ".join(f"{k}={v}" for k, v in env.items()), flush=True)
-    rows: list[dict] = []
-    copy = ceilings(rows)
-    for r in rows:
-        print(fmt(r), flush=True)
-    rows += run_cases(TINY if args.tiny else FULL, load_vllm_kernel(), args.sweep, copy)
-    lines = summary(rows, copy if not args.tiny else None)
-    print("\n".join(["", "== summary (times are medians; ratios > 1x mean ours is faster)"] + lines))
-    result = dict(env=env, rows=rows, summary=lines)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    return result
-
-
-if __name__ == "__main__":
-    main()

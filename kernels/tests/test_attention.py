@@ -51,6 +51,10 @@ CASES = {
     "window-softcap-gqa8": ([3, 1], [50, 50], (8, 1), 96, 16, torch.float32, 20, 5.0),
     "block128": ([1, 19], [200, 150], (4, 2), 64, 128, torch.float32, None, 0.0),
     "block64-d32": ([2, 1], [70, 65], (4, 4), 32, 64, torch.float16, None, 0.0),
+    # Page sizes that are not powers of two: 24 and 16-key tiles divide neither way (one page id
+    # per key); 48 holds three whole tiles (one page id per tile).
+    "block24": ([1, 30], [61, 50], (4, 2), 64, 24, torch.float32, None, 0.0),
+    "block48-window": ([1, 20], [100, 99], (4, 2), 64, 48, torch.float16, 40, 0.0),
 }
 
 
@@ -77,6 +81,38 @@ def test_decode_splits(splits: int, window: int | None, softcap: float, device: 
     check(batch, device, window=window, softcap=softcap, decode={"num_splits": splits})
 
 
+def test_num_decodes_hint_chooses_the_launches(device: str) -> None:
+    # vLLM knows on the host how many sequences decode: 0 means no decode (and no combine) launch,
+    # and one-token sequences, if any, are then served by the prefill kernel.
+    batch = make_batch([7, 1, 12, 1], [30, 40, 12, 9], 4, 2, 64, 16, torch.float32, device, gen("hint"))
+    launches = triton_ops.plan(*batch.args(), batch.q, scale=0.125, num_decodes=0)
+    assert [x.kernel for x in launches] == [triton_ops._prefill_kernel]
+    check(batch, device, num_decodes=0)
+    both = triton_ops.plan(*batch.args(), batch.q, scale=0.125, num_decodes=2, decode={"num_splits": 3})
+    assert [x.kernel for x in both] == [triton_ops._prefill_kernel, triton_ops._decode_kernel,
+                                        triton_ops._combine_kernel]
+    check(batch, device, num_decodes=2)
+    decode_only = make_batch([1, 1], [30, 9], 4, 2, 64, 16, torch.float32, device, gen("hint-decode"))
+    one = triton_ops.plan(*decode_only.args(), decode_only.q, scale=0.125, num_decodes=2)
+    assert [x.kernel for x in one] == [triton_ops._decode_kernel]  # one split: no combine either
+
+
+def test_split_count_fills_one_wave() -> None:
+    # Programs per SM from compile reports (Hopper: 64K registers, 228 KB shared memory per SM):
+    # decode at 117-128 registers and 38 KB -> 4; at 96 -> 5; prefill 128 x 128 at 244 and 161 KB -> 1.
+    assert triton_ops.programs_per_sm(117, 39168, 4) == 4
+    assert triton_ops.programs_per_sm(128, 39168, 4) == 4
+    assert triton_ops.programs_per_sm(96, 39168, 4) == 5
+    assert triton_ops.programs_per_sm(244, 164864, 8) == 1
+    assert triton_ops.programs_per_sm(32, 100_000, 4) == 2  # shared memory bound
+    # H200 (132 SMs) x 4: 528 programs at once. B64 x Hkv 8 = 512 pairs already fill it: no split;
+    # B8 x 8 = 64 pairs -> 8 splits (512 programs, one wave); a single sequence -> the cap, 64.
+    assert triton_ops.split_count(64 * 8, 132, 4) == 1
+    assert triton_ops.split_count(256 * 8, 132, 4) == 1
+    assert triton_ops.split_count(8 * 8, 132, 4) == 8
+    assert triton_ops.split_count(1 * 8, 132, 4) == 64
+
+
 def test_sequences_without_new_tokens_are_skipped(device: str) -> None:
     # Padding sequences (q_len 0) own no output rows; the kernels must step over them.
     # (num_tokens != num_seqs here: equal counts would declare a pure decode batch, see the API.)
@@ -90,11 +126,24 @@ def test_prefill_tile_wider_than_page(device: str) -> None:
     check(batch, device, prefill={"block_m": 16, "block_n": 32}, decode={"block_n": 32})
 
 
-def test_gpu_tile_sizes(device: str) -> None:
-    # The tiles a GPU launches (128 x 64 prefill, 64-key decode), here on the interpreter too:
-    # a 150-token prefill spans two query tiles, the decode slices span several pages.
+@pytest.mark.parametrize(("block_n", "window", "softcap"), [(128, None, 0.0), (64, 50, 3.0)])
+def test_gpu_tile_sizes(block_n: int, window: int | None, softcap: float, device: str) -> None:
+    # The tiles a GPU launches (128 x 128 prefill, 128 x 64 with window and soft-cap, 64-key
+    # decode), here on the interpreter too: a 150-token prefill spans two query tiles, the first
+    # query tile's diagonal lies inside one key tile, the decode slices span several pages.
     batch = make_batch([150, 1, 1], [170, 200, 7], 4, 1, 64, 16, torch.float16, device, gen("gpu-tiles"))
-    check(batch, device, prefill={"block_m": 128, "block_n": 64}, decode={"block_n": 64, "num_splits": 2})
+    check(batch, device, window=window, softcap=softcap, prefill={"block_m": 128, "block_n": block_n},
+          decode={"block_n": 64, "num_splits": 2})
+
+
+@pytest.mark.parametrize("paging", [0, 1, 2])
+def test_page_id_modes(paging: int, device: str) -> None:
+    # Each way of finding a tile's pages, forced on both kernels: one id per tile (pages of 64
+    # holding two 32-key tiles), one per page (32-key tiles over 16-key pages), one per key.
+    page = 64 if paging == 0 else 16
+    batch = make_batch([40, 1, 1], [75, 99, 3], 4, 2, 64, page, torch.float32, device, gen("paging", paging))
+    check(batch, device, window=30, prefill={"block_m": 16, "block_n": 32, "paging": paging},
+          decode={"block_n": 32, "paging": paging, "num_splits": 3})
 
 
 def test_strided_views_like_vllm(device: str) -> None:

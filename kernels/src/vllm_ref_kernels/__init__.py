@@ -4,8 +4,8 @@ Two functions, same signatures in both implementations:
 
 - `reshape_and_cache(key, value, key_cache, value_cache, slot_mapping)`: the KV-cache write.
 - `paged_attention(q, key_cache, value_cache, block_table, seq_lens, query_start_loc, *, scale,
-  sliding_window=None, softcap=0.0, out=None)`: causal varlen attention over the paged cache,
-  prefill, chunked prefill and decode sequences in one batch, GQA/MQA.
+  sliding_window=None, softcap=0.0, out=None, num_decodes=None)`: causal varlen attention over the
+  paged cache, prefill, chunked prefill and decode sequences in one batch, GQA/MQA.
 
 Which implementation runs is chosen per call by `VLLM_REF_KERNELS_IMPL`:
 "triton", "reference", or "auto" (default): Triton when the tensors live on a GPU, or when
@@ -113,6 +113,7 @@ def paged_attention(
     sliding_window: int | None = None,
     softcap: float = 0.0,
     out: torch.Tensor | None = None,
+    num_decodes: int | None = None,
 ) -> torch.Tensor:
     """Causal varlen attention of q [num_tokens, num_q_heads, head_size] over the paged cache.
 
@@ -122,6 +123,10 @@ def paged_attention(
     as pure decode from shapes alone, so nothing is read back from the device).
     Query i of a sequence with q_len new tokens sees keys at positions <= seq_len - q_len + i
     (and > that - sliding_window when given).
+    num_decodes: the number of sequences with exactly one new token, when the caller knows it on
+    the host (vLLM's attention metadata does); 0 skips the decode launch, num_seqs the prefill
+    launch. None: both kernels are launched unless the shapes say pure decode. With 0, one-token
+    sequences are still computed (by the prefill kernel), so 0 is never wrong, only slower.
     Returns `out` (allocated when None) [num_tokens, num_q_heads, head_size].
     """
     _check_cache(key_cache, value_cache)
@@ -154,5 +159,5 @@ def paged_attention(
     if implementation(q.device) == "triton":
         from . import triton_ops
 
-        return triton_ops.paged_attention(*args, **kwargs)
+        return triton_ops.paged_attention(*args, **kwargs, num_decodes=num_decodes)
     return reference.paged_attention(*args, **kwargs)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PagedBatch", "make_batch", "poisoned_like", "rel_err"]
+__all__ = ["PagedBatch", "make_batch", "meta_batch", "poisoned_like", "rel_err"]
 
 BAD_PAGE = 1 << 30  # table entries past the last page: out of bounds if ever read
 
@@ -77,6 +77,28 @@ def make_batch(
     lens = torch.tensor(seq_lens, dtype=torch.int32, device=device)
     return PagedBatch(q, key_cache, value_cache, block_table.to(device), lens, qsl.to(device), list(q_lens),
                       list(seq_lens))
+
+
+def meta_batch(
+    q_lens: list[int],
+    seq_lens: list[int],
+    num_q_heads: int,
+    num_kv_heads: int,
+    head_size: int,
+    block_size: int,
+    dtype: torch.dtype = torch.bfloat16,
+) -> PagedBatch:
+    """The shapes, strides and dtypes of `make_batch`'s batch with no data ("meta" tensors): what a
+    dry run of `triton_ops.plan` needs to list the launches, and so the compilations, of a call."""
+    pages = [-(-sl // block_size) for sl in seq_lens]
+    cache = (sum(pages) + 3, block_size, num_kv_heads, head_size)
+
+    def meta(*size: int, dt: torch.dtype = dtype) -> torch.Tensor:
+        return torch.empty(*size, dtype=dt, device="meta")
+
+    return PagedBatch(meta(sum(q_lens), num_q_heads, head_size), meta(*cache), meta(*cache),
+                      meta(len(seq_lens), max(pages), dt=torch.int32), meta(len(seq_lens), dt=torch.int32),
+                      meta(len(seq_lens) + 1, dt=torch.int32), list(q_lens), list(seq_lens))
 
 
 def poisoned_like(t: torch.Tensor) -> torch.Tensor:
