@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = "plugins/vllm-ref-common/src/vllm_ref_common"
-PATCHING = "plugins/vllm-ref-scheduler/src/vllm_ref_scheduler/patching.py"
-PATCHING_IMPORT = ("from vllm_ref_common import process_roles, version_in_range, vllm_version, warn_once",
+PATCHING = f"{COMMON}/patching.py"
+PATCHING_IMPORT = ("from .gate import version_in_range, vllm_version, warn_once\nfrom .roles import process_roles",
                    "from ._gate import version_in_range, vllm_version, warn_once\nfrom ._roles import process_roles")
 
 # copy -> (original, [(line in the original, its replacement in the copy)])

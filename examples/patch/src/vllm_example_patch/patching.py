@@ -26,8 +26,10 @@ first and its `original` is the one applied before it. Removing any layer splice
 leaves the others working; removing the last restores the target's attribute exactly (or
 deletes it, where the target had inherited the method instead of defining it).
 
-examples/patch vendors this file (its one import line changed); examples/test_vendored.py keeps
-the copy identical otherwise.
+The framework lives in vllm-ref-common, the runtime package every plugin depends on: the
+scheduler's fair-share policy and the endpoint plugin's engine-side methods are applied with it.
+examples/patch vendors this file (its import lines changed); examples/test_vendored.py keeps the
+copy identical otherwise.
 """
 
 from __future__ import annotations

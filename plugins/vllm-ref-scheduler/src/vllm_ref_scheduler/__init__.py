@@ -3,7 +3,7 @@
 Entry point `ref_scheduler` (group `vllm.general_plugins`). In every vLLM process it checks the
 vLLM version, then applies the patches REF_PATCHES selects (all when unset) whose roles match
 the process: the scheduler patch in the engine core, request validation in the front end.
-The framework itself is `vllm_ref_scheduler.patching`; `status()` says what took effect here.
+The framework is `vllm_ref_common.patching`; `status()` says what took effect here.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ def register() -> None:
     """vLLM general-plugin entry point; runs once in each vLLM process."""
     if not check_vllm(PLUGIN, SUPPORTED_VLLM):
         return
-    # Imported only now: both modules import vLLM.
+    # Imported only now: fair_share imports vLLM.
     from .fair_share import PATCHES, parse_weights
-    from .patching import apply_selected
+    from vllm_ref_common.patching import apply_selected
 
     parse_weights(os.environ.get(WEIGHTS_ENV))  # a bad setting fails start-up in every process
     # The patches carry no vLLM range of their own: the gate above is theirs.
@@ -43,7 +43,7 @@ def status() -> dict[str, Any]:
     "gate": the version gate's verdict (None where register() never ran)}.
     """
     ours = sys.modules.get(f"{__name__}.fair_share")
-    patching = sys.modules.get(f"{__name__}.patching")
+    patching = sys.modules.get("vllm_ref_common.patching")
     installed = {"scheduler": False, "validation": False}
     if ours is not None:
         installed = {"scheduler": ours.FairShareScheduler.installed(), "validation": ours.TenantValidation.installed()}

@@ -42,7 +42,7 @@ from typing import Any
 from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
 
 from . import WEIGHTS_ENV
-from .patching import Patch, override
+from vllm_ref_common.patching import Patch, override
 
 TENANT_KEY = "ref_tenant"
 DEFAULT_TENANT = "default"

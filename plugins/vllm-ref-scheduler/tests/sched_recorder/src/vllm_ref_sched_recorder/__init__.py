@@ -21,7 +21,7 @@ import os
 import threading
 from typing import Any
 
-from vllm_ref_scheduler.patching import Patch, apply_selected, override
+from vllm_ref_common.patching import Patch, apply_selected, override
 
 RECORD_ENV = "REF_SCHED_RECORD"
 NAME_KEY = "ref_test_name"
