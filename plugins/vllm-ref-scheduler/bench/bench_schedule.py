@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from sched_helpers import make_request, make_scheduler  # noqa: E402
 from vllm.v1.core.sched.scheduler import Scheduler  # noqa: E402
 from vllm.v1.outputs import ModelRunnerOutput  # noqa: E402
-from vllm_ref_harness import tiny_llama  # noqa: E402
 from vllm_ref_common import patching  # noqa: E402
+from vllm_ref_harness import tiny_llama  # noqa: E402
 from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler  # noqa: E402
 
 

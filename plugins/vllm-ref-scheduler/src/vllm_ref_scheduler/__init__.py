@@ -27,8 +27,9 @@ def register() -> None:
     if not check_vllm(PLUGIN, SUPPORTED_VLLM):
         return
     # Imported only now: fair_share imports vLLM.
-    from .fair_share import PATCHES, parse_weights
     from vllm_ref_common.patching import apply_selected
+
+    from .fair_share import PATCHES, parse_weights
 
     parse_weights(os.environ.get(WEIGHTS_ENV))  # a bad setting fails start-up in every process
     # The patches carry no vLLM range of their own: the gate above is theirs.

@@ -40,9 +40,9 @@ from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from vllm.v1.core.sched.request_queue import RequestQueue, create_request_queue
+from vllm_ref_common.patching import Patch, override
 
 from . import WEIGHTS_ENV
-from vllm_ref_common.patching import Patch, override
 
 TENANT_KEY = "ref_tenant"
 DEFAULT_TENANT = "default"
