@@ -280,6 +280,35 @@ def test_equal_shares_tie_exactly():
     assert q.vtime == {"a": 0.4, "b": 0.6}
 
 
+def test_live_weight_change_keeps_what_was_used_and_orders_by_the_new_weights():
+    q = FairShareQueue(make_scheduler_policy(), fair_share.parse_weights("a=2"))
+    for name, tenant, arrival in [("a1", "a", 0), ("b1", "b", 1)]:
+        q.add_request(make_request(tenant, name=name, prompt_len=6, arrival=float(arrival)))
+    assert [q.pop_request().request_id for _ in range(2)] == ["a1", "b1"]
+    assert q.vtime == {"a": 3.0, "b": 6.0}  # 6 tokens at weight 2 and at weight 1
+    q.set_weights(fair_share.parse_weights("b=3/2,c=7"))  # a back to 1; new unit: lcm(2, 3*7)
+    assert q.vtime == {"a": 3.0, "b": 6.0} and q.clock == 0.0  # used service is not rewritten
+    for name, tenant, arrival in [("a2", "a", 2), ("b2", "b", 3), ("a3", "a", 4), ("b3", "b", 5)]:
+        q.add_request(make_request(tenant, name=name, prompt_len=3, arrival=float(arrival)))
+    # a pays 3 per request at weight 1, b pays 3 / (3/2) = 2: a2 (V 3), then a and b both at 6
+    # and b's head arrived first: b2, a3 (6), b3 (8).
+    assert [q.pop_request().request_id for _ in range(4)] == ["a2", "b2", "a3", "b3"]
+    assert q.vtime == {"a": 9.0, "b": 10.0}
+    snap = q.snapshot()
+    assert snap["weights"] == {"b": 1.5, "c": 7.0} and snap["clock"] == 8.0
+    assert snap["tenants"]["a"] == {"weight": 1.0, "virtual_service": 9.0, "waiting": 0}
+    assert snap["tenants"]["b"]["weight"] == 1.5
+
+
+def test_queue_of_finds_the_policy_only_where_it_is_applied(tiny_model, patched):
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    assert fair_share.queue_of(make_scheduler(tiny_model)) is not None
+    patching.remove(FairShareScheduler)
+    assert isinstance(make_scheduler(tiny_model), Scheduler)
+    assert fair_share.queue_of(make_scheduler(tiny_model)) is None
+
+
 def test_register_applies_by_role(monkeypatch):
     vllm_ref_scheduler.register()  # pytest is a MainProcess: the front end
     assert patching.applied_patches() == ["fair_share_validation"]

@@ -149,6 +149,30 @@ class FairShareQueue(RequestQueue):
         """The V at which the last request was admitted (where an idle tenant starts)."""
         return self._clock / self._k
 
+    def snapshot(self) -> dict[str, Any]:
+        """The policy's state, for operators: {"clock": V of the last admission, "weights": the
+        configured ones, "tenants": {name: {"weight", "virtual_service", "waiting"}}} (V in
+        tokens per unit of weight; unnamed tenants weigh 1)."""
+        k = self._k
+        tenants = {t: {"weight": float(self.weights.get(t, 1)), "virtual_service": v / k,
+                       "waiting": len(self._active[t]) if t in self._active else 0}
+                   for t, v in sorted(self._v.items())}
+        return {"clock": self._clock / k, "weights": {t: float(w) for t, w in sorted(self.weights.items())},
+                "tenants": tenants}
+
+    def set_weights(self, weights: dict[str, Fraction | float]) -> None:
+        """Use `weights` from the next admission on. What each tenant has used so far keeps its
+        meaning (V in tokens per unit of weight): the integer unit grows to a common multiple
+        of the old and the new one, so every V converts exactly."""
+        new_k, new_unit = _token_units(weights)
+        k = math.lcm(self._k, new_k)
+        old, new = k // self._k, k // new_k
+        self._v = {t: v * old for t, v in self._v.items()}
+        self._clock *= old
+        self.weights, self._k = dict(weights), k
+        self._unit = {t: u * new for t, u in new_unit.items()}
+        self._stale = True  # every key holds the old V: the next pick rebuilds the order
+
     # -- the policy --
     def _pick(self) -> str:
         # The smallest (V, head arrival, name); V is exact, so ties are real ties. With a heap
@@ -358,6 +382,12 @@ class FairShareQueue(RequestQueue):
         """Tenant by tenant, each in vLLM's order (not the admission order across tenants)."""
         for q in list(self._active.values()):
             yield from q
+
+
+def queue_of(scheduler: Any) -> FairShareQueue | None:
+    """The fair-share queue of a vLLM Scheduler, or None where the policy is not applied."""
+    waiting = getattr(scheduler, "waiting", None)
+    return waiting if isinstance(waiting, FairShareQueue) else None
 
 
 class FairShareScheduler(Patch):
