@@ -441,6 +441,8 @@ def measured_programs_per_sm(launch: Launch) -> int:
            *sorted((k, v) for k, v in kw.items() if k.isupper() or k in ("num_warps", "num_stages")))
     if key not in _resident:
         kernel = launch.kernel.warmup(grid=launch.grid, **kw)
+        if hasattr(kernel, "result"):  # compiled under triton.AsyncCompileMode: a future
+            kernel = kernel.result()
         kernel._init_handles()  # loads the binary: sets n_regs
         props = torch.cuda.get_device_properties(kw["q"].device)
         _resident[key] = programs_per_sm(
