@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default=",".join(BUDGETS), help=f"comma-separated, of {', '.join(BUDGETS)}")
     p.add_argument("--shim", type=Path, default=REPO / ".anchors" / "shim", help="folder holding the vllm shim")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every step's time limit")
-    p.add_argument("--seed", type=int, default=int(os.environ.get("VLLM_REF_KERNELS_SEED", random.randrange(1 << 31))))
+    p.add_argument("--seed", type=int, default=int(os.environ.get("REF_KERNELS_SEED", random.randrange(1 << 31))))
     p.add_argument("--dry-run", action="store_true", help="print the compile plan and exit")
     p.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step in this process
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """Triton paged attention against the PyTorch reference, on fresh random inputs every run.
 
-Without a GPU these run on Triton's interpreter (see conftest.py). Set VLLM_REF_KERNELS_SEED to
+Without a GPU these run on Triton's interpreter (see conftest.py). Set REF_KERNELS_SEED to
 replay a failing run: the seed is in every failure message.
 """
 
@@ -16,7 +16,7 @@ import vllm_ref_kernels as K
 from vllm_ref_kernels import reference, triton_ops
 from vllm_ref_kernels.testing import make_batch, poisoned_like, rel_err
 
-SEED = int(os.environ.get("VLLM_REF_KERNELS_SEED", random.randrange(1 << 31)))
+SEED = int(os.environ.get("REF_KERNELS_SEED", random.randrange(1 << 31)))
 TOL = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
 
 

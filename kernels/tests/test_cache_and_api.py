@@ -43,14 +43,14 @@ def test_public_reshape_and_cache_uses_triton(device: str, monkeypatch: pytest.M
 
 
 def test_implementation_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VLLM_REF_KERNELS_IMPL", "reference")
+    monkeypatch.setenv("REF_KERNELS_IMPL", "reference")
     assert K.implementation("cpu") == "reference"
-    monkeypatch.setenv("VLLM_REF_KERNELS_IMPL", "auto")
+    monkeypatch.setenv("REF_KERNELS_IMPL", "auto")
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     assert K.implementation("cpu") == "reference"  # no CPU back end in Triton: the interpreter is opt-in
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert K.implementation("cpu") == "triton"
-    monkeypatch.setenv("VLLM_REF_KERNELS_IMPL", "cuda-graphs")
+    monkeypatch.setenv("REF_KERNELS_IMPL", "cuda-graphs")
     with pytest.raises(ValueError, match="IMPL='cuda-graphs' is not one of auto, triton, reference"):
         K.implementation("cpu")
 
@@ -78,8 +78,8 @@ def test_missing_triton_is_one_warning_or_a_clear_error(monkeypatch: pytest.Monk
         assert K.implementation("cuda") == "reference"
     assert [r.getMessage() for r in caplog.records if "triton cannot be imported" in r.getMessage()] != []
     assert len(caplog.records) == 1
-    monkeypatch.setenv("VLLM_REF_KERNELS_IMPL", "triton")
-    with pytest.raises(RuntimeError, match="VLLM_REF_KERNELS_IMPL=triton, but triton cannot be imported"):
+    monkeypatch.setenv("REF_KERNELS_IMPL", "triton")
+    with pytest.raises(RuntimeError, match="REF_KERNELS_IMPL=triton, but triton cannot be imported"):
         K.implementation("cpu")
 
 

@@ -7,7 +7,7 @@ Two functions, same signatures in both implementations:
   sliding_window=None, softcap=0.0, out=None, num_decodes=None)`: causal varlen attention over the
   paged cache, prefill, chunked prefill and decode sequences in one batch, GQA/MQA.
 
-Which implementation runs is chosen per call by `VLLM_REF_KERNELS_IMPL`:
+Which implementation runs is chosen per call by `REF_KERNELS_IMPL`:
 "triton", "reference", or "auto" (default): Triton when the tensors live on a GPU, or when
 `TRITON_INTERPRET=1` asks for Triton's CPU interpreter; the PyTorch reference otherwise, because
 Triton has no CPU back end.
@@ -26,7 +26,7 @@ __all__ = ["implementation", "paged_attention", "reference", "reshape_and_cache"
 
 logger = logging.getLogger("vllm_ref_kernels")
 _warned: list[bool] = []  # the missing-triton warning is logged once per process
-IMPL_ENV = "VLLM_REF_KERNELS_IMPL"
+IMPL_ENV = "REF_KERNELS_IMPL"
 _IMPLS = ("auto", "triton", "reference")
 # Head sizes vLLM's attention back ends accept; any size up to 256 works here (masked tiles).
 MAX_HEAD_SIZE = 256
