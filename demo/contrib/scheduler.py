@@ -45,6 +45,7 @@ def prepare(env: dict[str, str], plugins: list[str]) -> None:
     RECORD.unlink(missing_ok=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(site)]))
     env["REF_SCHED_RECORD"] = str(RECORD)
+    env["VLLM_SERVER_DEV_MODE"] = "1"  # vLLM's /pause and /resume hold the workload back (sched_workload.py)
     plugins.append("ref_sched_record")
 
 

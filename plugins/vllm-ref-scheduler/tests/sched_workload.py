@@ -1,6 +1,16 @@
-"""A contended workload against a running server: one long request occupies the only
-sequence slot while the others queue up in a known order; returns the order in which the
-scheduler admitted them, read from the server's own record (the sched_recorder test plugin)."""
+"""A contended workload against a running server: the requests queue up in a known order while
+none of them can run; returns the order in which the scheduler admitted them, read from the
+server's own record (the sched_recorder test plugin).
+
+Two ways to hold them back:
+- vLLM's /pause?mode=keep and /resume (VLLM_SERVER_DEV_MODE=1, vLLM 0.32+): the scheduler
+  keeps every request queued until resumed, however long the workload takes to arrive;
+- elsewhere, one long "blocker" request in the only sequence slot (--max-num-seqs 1). On a
+  2-core machine the API server sometimes cannot queue a request while a blocker streams,
+  so this way needs retries (Precondition) and can still fail; the pause is used when offered.
+Before each run a request of the "warm" tenant with a long prompt is admitted, which raises
+the fair-share clock past every workload tenant: each run starts from equal virtual service.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +67,61 @@ class Record:
         return any(e["event"] == event and e["name"] == name for e in self.events())
 
 
+def _headers(server: Any) -> dict[str, str]:
+    return server.headers() if hasattr(server, "headers") else {}
+
+
+def can_pause(server: Any) -> bool:
+    """Whether the server offers vLLM's /pause and /resume (VLLM_SERVER_DEV_MODE=1, vLLM 0.32+)."""
+    try:
+        return requests.get(server.url + "/is_paused", headers=_headers(server), timeout=30).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def run_paused(server: Any, workload: list[tuple[str, str | None]], *, tokens: int = 8) -> list[str]:
+    """Admission order of `workload`, queued in order while vLLM's scheduler is paused."""
+    record = Record(server.record)
+    client = server.client(max_retries=0, timeout=300)
+    client.completions.create(model=server.model, prompt=BLOCKER_PROMPT, max_tokens=1,
+                              extra_body={"vllm_xargs": {"ref_tenant": "warm", NAME_KEY: BLOCKER}})
+    post = lambda path: requests.post(server.url + path, headers=_headers(server), timeout=120)  # noqa: E731
+    assert post("/pause?mode=keep").status_code == 200
+    errors: list[BaseException] = []
+    threads = []
+    try:
+        for name, tenant in workload:
+            t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
+            t.start()
+            threads.append(t)
+            wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
+    finally:
+        assert post("/resume").status_code == 200
+        for t in threads:
+            t.join(300)
+    if errors:
+        raise errors[0]
+    names = [name for name, _ in workload]
+    return [e["name"] for e in record.events() if e["event"] == "run" and e["name"] in names]
+
+
+def _send(server: Any, name: str, tenant: str | None, tokens: int, errors: list[BaseException]) -> None:
+    xargs: dict[str, Any] = {NAME_KEY: name}
+    if tenant:
+        xargs["ref_tenant"] = tenant
+    try:
+        server.client(max_retries=0, timeout=300).completions.create(
+            model=server.model, prompt="the quick brown fox", max_tokens=tokens, temperature=0,
+            extra_body={"ignore_eos": True, "vllm_xargs": xargs})
+    except BaseException as exc:  # surfaced by the caller
+        errors.append(exc)
+
+
 def run_contended(server: Any, workload: list[tuple[str, str | None]], attempts: int = 5) -> list[str]:
-    """run_contended_once, repeated (up to `attempts`) while its precondition fails."""
+    """The admission order of `workload`: paused where vLLM can pause, else behind a blocker
+    (run_contended_once, repeated up to `attempts` times while its precondition fails)."""
+    if can_pause(server):
+        return run_paused(server, workload)
     for i in range(attempts):
         try:
             return run_contended_once(server, workload)
@@ -81,19 +144,7 @@ def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, t
     when the record shows a request admitted before all had arrived (the blocker ended early).
     """
     record = Record(server.record)
-    client = server.client(max_retries=0, timeout=300)
     errors: list[BaseException] = []
-
-    def send(name: str, tenant: str | None) -> None:
-        xargs: dict[str, Any] = {NAME_KEY: name}
-        if tenant:
-            xargs["ref_tenant"] = tenant
-        try:
-            client.completions.create(model=server.model, prompt="the quick brown fox", max_tokens=tokens,
-                                      temperature=0, extra_body={"ignore_eos": True, "vllm_xargs": xargs})
-        except BaseException as exc:  # surfaced by the caller
-            errors.append(exc)
-
     blocker_client = server.client(max_retries=0, timeout=300)
     blocker = blocker_client.completions.create(
         model=server.model, prompt=BLOCKER_PROMPT, max_tokens=blocker_tokens, stream=True,
@@ -102,7 +153,7 @@ def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, t
     try:
         next(blocker)  # it holds the only sequence slot now
         for name, tenant in workload:
-            t = threading.Thread(target=send, args=(name, tenant))
+            t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
             t.start()
             threads.append(t)
             # One at a time, so that arrival order is the listed order.
@@ -126,4 +177,4 @@ def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, t
 
 
 def post(server: Any, path: str, body: dict[str, Any]) -> requests.Response:
-    return requests.post(server.url + path, json=body, timeout=120)
+    return requests.post(server.url + path, json=body, headers=_headers(server), timeout=120)

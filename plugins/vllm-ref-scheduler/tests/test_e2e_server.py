@@ -23,7 +23,9 @@ def serve(vllm, model, recorder_site, tmp_path, **env):
     record = tmp_path / "sched-record.jsonl"
     server = vllm.serve(model, args=ARGS, plugins=["ref_scheduler", "ref_sched_record"], checks=CHECKS,
                         timeout=600, env={"PYTHONPATH": os.pathsep.join([str(HERE), recorder_site]),
-                                          "REF_SCHED_RECORD": str(record), **env})
+                                          "REF_SCHED_RECORD": str(record), **env,
+                                          # /pause and /resume for the workload (sched_workload.py)
+                                          "VLLM_SERVER_DEV_MODE": "1"})
     server.record = record
     yield server
     server.stop()

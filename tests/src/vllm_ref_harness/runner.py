@@ -255,6 +255,8 @@ class VllmServer(_Boot):
             args += ["--max-model-len", "512"]
         if enforce_eager and "--enforce-eager" not in args:
             args.append("--enforce-eager")
+        # The server's --api-key, which client() and headers() then send.
+        self.api_key = args[args.index("--api-key") + 1] if "--api-key" in args else None
         tp = 1
         for flag in ("--tensor-parallel-size", "-tp"):
             if flag in args:
@@ -294,7 +296,11 @@ class VllmServer(_Boot):
     def client(self, **kwargs: Any):
         import openai
 
-        return openai.OpenAI(base_url=self.url + "/v1", api_key="unused", **kwargs)
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=self.api_key or "unused", **kwargs)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers for a plain request: the bearer token when the server has --api-key."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def metrics(self) -> str:
         import requests
