@@ -106,7 +106,9 @@ def test_chat_uses_the_shipped_template(server, parallax, reference):
     got = _ids([c.token for c in out.choices[0].logprobs.content])
     want, _ = reference.greedy(prompt_ids, 8)
     assert got == want
-    assert out.choices[0].message.content == tok.decode(want, skip_special_tokens=True)
+    # vLLM's detokenizer holds back a trailing incomplete UTF-8 sequence (random weights produce
+    # any byte); tokenizers renders it as U+FFFD instead.
+    assert out.choices[0].message.content == tok.decode(want, skip_special_tokens=True).rstrip("\ufffd")
 
 
 def test_streaming_gives_the_same_text(server, parallax):

@@ -79,7 +79,7 @@ def test_minimal_stat_logger_project():
     meta = tomllib.loads((STAT_LOGGER / "pyproject.toml").read_text())
     assert "vllm" not in " ".join(meta["project"]["dependencies"])
     eps = meta["project"]["entry-points"]["vllm.stat_logger_plugins"]
-    module, _, cls_name = eps["vllm_example_stat_logger"].partition(":")
+    module, _, cls_name = eps["example_stat_logger"].partition(":")
     pytest.importorskip("vllm")
     from vllm.v1.metrics.loggers import PrometheusStatLogger, StatLoggerBase
     from vllm.v1.metrics.stats import IterationStats
