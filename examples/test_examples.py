@@ -11,7 +11,8 @@ What to expect comes from the project's optional `[tool.vllm-ref-example]` table
 
     [tool.vllm-ref-example]
     boot = "shared"            # "shared": one boot with the other shared examples; "own": its own boot
-    mode = "async"             # "llm" (offline LLM) or "async" (AsyncLLM, which also loads stat loggers)
+    mode = "async"             # "llm" (offline LLM), "async" (AsyncLLM, which also loads stat loggers)
+                               # or "serve" (the OpenAI server: the only one that loads endpoint plugins)
     model = "tiny_llama"       # or "module:function": called with an empty folder, returns a checkpoint
     plugins = ["name"]         # VLLM_PLUGINS entries (default: the project's vllm.* entry points)
     env = {}                   # extra environment of the boot (implies boot = "own" if not empty)
@@ -27,6 +28,11 @@ What to expect comes from the project's optional `[tool.vllm-ref-example]` table
     function = "pkg.module:fn"
     expect = true
     roles = ["worker"]
+
+    [[tool.vllm-ref-example.http]]     # serve mode: a GET on the running server
+    path = "/v1/example/model"
+    status = 200
+    contains = "text the body must hold"
 
 Without the table, each vllm.* entry point is expected loaded in the roles its group loads in.
 """
@@ -54,6 +60,7 @@ GROUP_ROLES = {
     "vllm.logits_processors": ["worker"],
     "vllm.stat_logger_plugins": ["front_end"],
     "vllm.io_processor_plugins": ["front_end"],
+    "vllm.endpoint_plugins": ["front_end"],
 }
 DEFAULT_REQUESTS = [{"prompt": "Hello, my name is", "sampling": {"max_tokens": 8, "temperature": 0.0}}]
 
@@ -125,7 +132,9 @@ def test_example_is_a_self_contained_plugin_project(ex: Example) -> None:
     assert not bad, f"{ex.name}: dependencies {bad} make the example not copyable"
     assert (ex.path / "README.md").is_file(), f"{ex.name}: no README.md"
     assert set(ex.plugins) <= set(ex.entry_points), f"{ex.name}: plugins {ex.plugins} not all declared"
-    assert ex.mode in ("llm", "async"), f"{ex.name}: [tool.vllm-ref-example] mode must be llm or async"
+    assert ex.mode in ("llm", "async", "serve"), f"{ex.name}: [tool.vllm-ref-example] mode must be llm, async or serve"
+    if "vllm.endpoint_plugins" in ex.entry_points.values():
+        assert ex.mode == "serve", f"{ex.name}: endpoint plugins load only in the OpenAI server (mode = serve)"
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +173,7 @@ def _model(examples: list[Example], folder: Path) -> Path:
 @pytest.mark.vllm
 @pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
 def test_example_boots_in_real_vllm(group: str, installed: dict[str, Path], tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                    monkeypatch: pytest.MonkeyPatch, vllm: Any) -> None:
     examples = GROUPS[group]
     sites = [str(installed[ex.name]) for ex in examples]
     # A model factory lives in the example itself: import it from the installed copy.
@@ -178,15 +187,27 @@ def test_example_boots_in_real_vllm(group: str, installed: dict[str, Path], tmp_
         env.update(ex.spec.get("env", {}))
         engine_args.update(ex.spec.get("engine_args", {}))
         requests += ex.spec.get("requests", [])
-    mode = "async" if any(ex.mode == "async" for ex in examples) else "llm"
-    run = run_engine(model, mode=mode, plugins=[p for ex in examples for p in ex.plugins], checks=checks,
-                     env=env, engine_args=engine_args, requests=requests or DEFAULT_REQUESTS,
-                     run_dir=tmp_path / "run", timeout=600)
-    assert run.outputs and all(o["token_ids"] for o in run.outputs), "the boot generated nothing"
+    plugins = [p for ex in examples for p in ex.plugins]
+    if any(ex.mode == "serve" for ex in examples):
+        assert len(examples) == 1, "a serve-mode example boots on its own"
+        server = vllm.serve(model, plugins=plugins, checks=checks, env=env, timeout=600)
+        for h in examples[0].spec.get("http", []):
+            import requests as http
+
+            r = http.get(server.url + h["path"], headers=server.headers(), timeout=60)
+            assert r.status_code == h.get("status", 200), f"GET {h['path']}: {r.status_code} {r.text[:300]}"
+            assert h.get("contains", "") in r.text, f"GET {h['path']}: {r.text[:300]}"
+        report = server.wait_for_check(next(iter(checks)), ["front_end"], timeout=30) if checks else server.report()
+    else:
+        mode = "async" if any(ex.mode == "async" for ex in examples) else "llm"
+        run = run_engine(model, mode=mode, plugins=plugins, checks=checks, env=env, engine_args=engine_args,
+                         requests=requests or DEFAULT_REQUESTS, run_dir=tmp_path / "run", timeout=600)
+        assert run.outputs and all(o["token_ids"] for o in run.outputs), "the boot generated nothing"
+        report = run.report
     for ex in examples:
         for exp in ex.loaded:
             roles = exp.get("roles", GROUP_ROLES.get(exp.get("group"), []))
-            run.report.assert_loaded(exp["name"], roles=roles, group=exp.get("group"))
+            report.assert_loaded(exp["name"], roles=roles, group=exp.get("group"))
         for i, c in enumerate(ex.checks):
-            run.report.assert_check(f"{ex.name}:{i}", c.get("expect", True),
+            report.assert_check(f"{ex.name}:{i}", c.get("expect", True),
                                     roles=c.get("roles", ["front_end", "engine_core", "worker"]))

@@ -23,6 +23,7 @@ PATCHING_IMPORT = ("from .gate import version_in_range, vllm_version, warn_once\
 VENDORED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "examples/custom_model/src/vllm_example_custom_model/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/general_plugin/src/vllm_example_general_plugin/_gate.py": (f"{COMMON}/gate.py", []),
+    "examples/endpoint_plugin/src/vllm_example_endpoint_plugin/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/platform/src/vllm_example_platform/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/patch/src/vllm_example_patch/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/patch/src/vllm_example_patch/_roles.py": (f"{COMMON}/roles.py", []),
