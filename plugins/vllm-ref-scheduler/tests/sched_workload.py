@@ -88,13 +88,9 @@ def run_paused(server: Any, workload: list[tuple[str, str | None]], *, tokens: i
     post = lambda path: requests.post(server.url + path, headers=_headers(server), timeout=120)  # noqa: E731
     assert post("/pause?mode=keep").status_code == 200
     errors: list[BaseException] = []
-    threads = []
+    threads: list[threading.Thread] = []
     try:
-        for name, tenant in workload:
-            t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
-            t.start()
-            threads.append(t)
-            wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
+        _queue_in_order(server, record, workload, tokens, errors, threads)
     finally:
         assert post("/resume").status_code == 200
         for t in threads:
@@ -103,6 +99,17 @@ def run_paused(server: Any, workload: list[tuple[str, str | None]], *, tokens: i
         raise errors[0]
     names = [name for name, _ in workload]
     return [e["name"] for e in record.events() if e["event"] == "run" and e["name"] in names]
+
+
+def _queue_in_order(server: Any, record: Record, workload: list[tuple[str, str | None]], tokens: int,
+                    errors: list[BaseException], threads: list[threading.Thread]) -> None:
+    """Send the workload's requests one at a time, each once the one before has reached the
+    scheduler, so that arrival order is the listed order."""
+    for name, tenant in workload:
+        t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
+        t.start()
+        threads.append(t)
+        wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
 
 
 def _send(server: Any, name: str, tenant: str | None, tokens: int, errors: list[BaseException]) -> None:
@@ -149,15 +156,10 @@ def run_contended_once(server: Any, workload: list[tuple[str, str | None]], *, t
     blocker = blocker_client.completions.create(
         model=server.model, prompt=BLOCKER_PROMPT, max_tokens=blocker_tokens, stream=True,
         extra_body={"ignore_eos": True, "vllm_xargs": {"ref_tenant": "warm", NAME_KEY: BLOCKER}})
-    threads = []
+    threads: list[threading.Thread] = []
     try:
         next(blocker)  # it holds the only sequence slot now
-        for name, tenant in workload:
-            t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
-            t.start()
-            threads.append(t)
-            # One at a time, so that arrival order is the listed order.
-            wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
+        _queue_in_order(server, record, workload, tokens, errors, threads)
     finally:
         blocker.close()  # vLLM aborts it; the slot goes to the policy's choice
         for t in threads:
