@@ -25,11 +25,12 @@ from vllm_ref_harness import ProbeReport, VllmServer, tiny_llama  # noqa: E402
 
 
 def contributions() -> list[ModuleType]:
+    """The contrib modules by name, except that one may set ORDER (default 50) to run later."""
     mods = []
     for path in sorted((HERE / "contrib").glob("*.py")):
         if path.stem != "__init__":
             mods.append(importlib.import_module(f"contrib.{path.stem}"))
-    return mods
+    return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
 
 
 def print_table(title: str, report: ProbeReport, mods: list[ModuleType]) -> None:

@@ -7,6 +7,7 @@ table: it should match the probe's table above, process by process.
 
 from __future__ import annotations
 
+ORDER = 90  # after the others: the tenants the scheduler's section created show up here
 PLUGIN = "ref_endpoint"
 CHECK = "vllm_ref_endpoint:status"
 ENV: dict[str, str] = {}
