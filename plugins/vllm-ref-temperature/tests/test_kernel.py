@@ -150,3 +150,28 @@ def test_a_failing_compile_falls_back_to_the_eager_entropy(monkeypatch, caplog):
     assert kernel._COMPILED.enabled is False  # not retried at every step
     assert "no C++ compiler" in caplog.text and "more detail" not in caplog.text
     assert kernel.compiled_entropy_nats(logits, torch.arange(3)) is None
+
+
+def test_compiles_under_the_thread_count_it_runs_with(monkeypatch):
+    # Inductor writes the thread count into the kernel but leaves it out of its on-disk cache
+    # key unless cpp.threads is set: without it, a kernel cached by a 1-thread process ran
+    # serially in a 2-thread one. Checked here by what the compiled callable sees.
+    import torch._inductor.config as inductor_config
+
+    seen = []
+
+    def spy(logits, rows):
+        seen.append((inductor_config.cpp.threads, torch.get_num_threads()))
+        n = rows.shape[0]
+        return torch.ones(n), torch.zeros(n)
+
+    monkeypatch.setattr(kernel._COMPILED, "fn", spy)
+    monkeypatch.setattr(kernel._COMPILED, "enabled", True)
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            kernel.normalized_entropy(torch.zeros(2, 8))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [(1, 1), (2, 2)]

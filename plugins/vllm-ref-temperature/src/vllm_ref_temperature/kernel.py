@@ -147,6 +147,7 @@ class _CompiledEntropy:
 
     def __call__(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
         try:
+            import torch._inductor.config as inductor_config
             import torch.fx.experimental._config as shape_config
             from torch._dynamo.utils import counters
 
@@ -158,7 +159,11 @@ class _CompiledEntropy:
                 self.fn = torch.compile(_entropy_sums_fused, dynamic=True, fullgraph=True)
             graphs = counters["stats"]["unique_graphs"]
             t0 = time.perf_counter()
-            with shape_config.patch(use_duck_shape=False, backed_size_oblivious=True):
+            # The thread count is written into the generated code, but inductor's on-disk cache
+            # key leaves it out unless it is set: a kernel compiled in a 1-thread process (the
+            # tests) was otherwise loaded, serial, by a 2-thread one (2x the time).
+            with shape_config.patch(use_duck_shape=False, backed_size_oblivious=True), \
+                    inductor_config.patch({"cpp.threads": torch.get_num_threads()}):
                 s, de = self.fn(logits, rows)
             if counters["stats"]["unique_graphs"] != graphs:
                 self.compile_seconds.append(time.perf_counter() - t0)
