@@ -92,7 +92,7 @@ def test_plugins_report_agrees_with_the_probe_process_by_process(server):
     filtered = {e["name"] for e in front["entry_points"] if e["filtered"]}
     assert {"ref_model", "ref_prometheus"} <= filtered
     endpoint = next(e for e in front["entry_points"] if e["group"] == "vllm.endpoint_plugins")
-    assert endpoint["status"]["routes"] and endpoint["settings_set"] == ["REF_ENDPOINT_WRITE"]
+    assert endpoint["status"]["routes"] and "REF_ENDPOINT_WRITE" in endpoint["settings_set"]
     assert "1" not in repr(endpoint["settings_set"])  # names, never values
 
 

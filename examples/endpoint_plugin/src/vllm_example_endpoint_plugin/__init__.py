@@ -13,7 +13,7 @@ from typing import Any
 from ._gate import check_vllm
 
 PLUGIN = "example_endpoint_plugin"
-SUPPORTED_VLLM = ">=0.32,<0.34"  # the group exists from 0.32; override: EXAMPLE_ENDPOINT_PLUGIN_ANY_VERSION=1
+SUPPORTED_VLLM = ">=0.28,<0.34"  # override: EXAMPLE_ENDPOINT_PLUGIN_ANY_VERSION=1
 PATH = "/v1/example/model"  # under /v1: vLLM's --api-key check covers /v1, /v2, /inference, /cohere only
 _attached = {"routes": False}
 

@@ -18,7 +18,7 @@ from typing import Any
 from vllm_ref_common import any_version_env, check_vllm, gate_verdict, setting
 
 PLUGIN = "ref_endpoint"
-SUPPORTED_VLLM = ">=0.32,<0.34"  # vLLM 0.32 is the first with the vllm.endpoint_plugins group
+SUPPORTED_VLLM = ">=0.28,<0.34"  # as measured: docs/compatibility.md
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 WRITE_ENV = setting(PLUGIN, "write")  # REF_ENDPOINT_WRITE=1 enables the write routes
 PREFIX = "/v1/ref"  # under /v1: vLLM's --api-key check guards exactly /v1, /v2, /inference, /cohere
