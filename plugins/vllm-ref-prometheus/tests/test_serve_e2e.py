@@ -33,6 +33,11 @@ def stack(vllm_module):
         args=["--no-enable-prefix-caching", "--max-num-seqs", "8"],
         checks={"built": "vllm_ref_prometheus:status"})
     with PrometheusServer([f"127.0.0.1:{server.port}"]) as prom:
+        # The server is up before Prometheus starts: wait for a scrape of the counters at 0, or
+        # rate() over the load (the alert test) may see no increase at all.
+        deadline = time.monotonic() + 30
+        while not prom.query(f"{PREFIX}requests_finished_total") and time.monotonic() < deadline:
+            time.sleep(0.5)
         yield server, prom
 
 
