@@ -121,3 +121,27 @@ def test_bad_environment_default_stops_processor_construction(monkeypatch):
     config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
     with pytest.raises(ValueError, match="ref_temperature: environment variable REF_TEMPERATURE_STEPS='soon'"):
         TemperatureLogitsProcessor(config, torch.device("cpu"), False)
+
+
+def test_compile_setting_switches_the_compiled_entropy_and_refuses_bad_values(monkeypatch):
+    pytest.importorskip("vllm")
+    from types import SimpleNamespace
+
+    import torch
+    from vllm_ref_temperature import TemperatureLogitsProcessor, kernel
+
+    config = SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=4))
+    previous = kernel.use_compiled_entropy(True)
+    try:
+        monkeypatch.setenv("REF_TEMPERATURE_COMPILE", "0")
+        TemperatureLogitsProcessor(config, torch.device("cpu"), False)
+        assert kernel.use_compiled_entropy(True) is False  # the processor turned it off
+        monkeypatch.setenv("REF_TEMPERATURE_COMPILE", "sometimes")
+        with pytest.raises(ValueError, match="ref_temperature: environment variable REF_TEMPERATURE_COMPILE="):
+            TemperatureLogitsProcessor(config, torch.device("cpu"), False)
+        monkeypatch.delenv("REF_TEMPERATURE_COMPILE")
+        kernel.use_compiled_entropy(False)
+        TemperatureLogitsProcessor(config, torch.device("cpu"), False)
+        assert kernel.use_compiled_entropy(True) is True  # unset: on
+    finally:
+        kernel.use_compiled_entropy(previous)

@@ -91,6 +91,23 @@ def _env_default(env: str, builtin: float, kind: str) -> float:
     return _check_value(env, value, kind, "environment variable")
 
 
+COMPILE_ENV = setting(PLUGIN, "compile")  # 0 turns the compiled CPU entropy off (kernel.py)
+
+
+def compile_entropy() -> bool:
+    """REF_TEMPERATURE_COMPILE: on unless set to an off value; raises ValueError on any other."""
+    from vllm_ref_common import FALSE_VALUES, TRUE_VALUES, env_flag
+
+    if COMPILE_ENV not in os.environ:
+        return True
+    flag = env_flag(COMPILE_ENV)
+    if flag is None:
+        raise _error(f"environment variable {COMPILE_ENV}={os.environ[COMPILE_ENV]!r} is invalid; accepted: "
+                     f"{'/'.join(TRUE_VALUES)} (compile the CPU entropy, the default) or "
+                     f"{'/'.join(FALSE_VALUES[1:])} (eager)")
+    return flag
+
+
 def env_defaults() -> dict[str, float]:
     """The process-wide defaults, one per numeric key; raises ValueError on a bad variable."""
     out = {}

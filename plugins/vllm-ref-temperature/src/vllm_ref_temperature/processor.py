@@ -58,9 +58,10 @@ class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
         self._v1 = self._v2 = None
         if not ENABLED:
             return
-        from . import params, state
+        from . import kernel, params, state
 
         params.env_defaults()  # a bad REF_TEMPERATURE_* variable stops start-up here, with its name
+        kernel.use_compiled_entropy(params.compile_entropy())
         if hasattr(target, "max_num_reqs"):  # V2: a LogitsProcRequestState
             self._v2 = state.V2State(target)
             BUILT["v2"] += 1
