@@ -80,7 +80,6 @@ def vllm_version() -> str | None:
         import vllm
     except Exception:
         return None
-    _join_vllm_log()
     return str(getattr(vllm, "__version__", "unknown"))
 
 
@@ -115,6 +114,8 @@ def check_vllm(plugin: str, supported: str) -> bool:
     """
     version = vllm_version()
     override = any_version_env(plugin)
+    if version is not None:
+        _join_vllm_log()  # registering inside vLLM: from here on, this tree logs where vLLM does
     if version is None:
         ok, why = False, "vLLM is not importable here; the plugin does nothing."
     elif version_in_range(version, supported):
