@@ -27,8 +27,9 @@ else
   # These wheels do not load beside the CPU torch, and transformers imports torchvision
   # whenever it is present (see docs/troubleshooting.md).
   "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-  # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`.
-  "${pip[@]}" install hatchling editables pytest pytest-timeout ruff openai requests prometheus-client \
+  # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`; hatch: builds
+  # (`make dist`) and the matrix environments.
+  "${pip[@]}" install hatch hatchling editables pytest pytest-timeout ruff openai requests prometheus-client \
     "ray==2.60.0" mkdocs mkdocs-material
   editables=()
   for p in "${packages[@]}"; do editables+=(-e "$p"); done
