@@ -17,6 +17,7 @@ What to expect comes from the project's optional `[tool.vllm-ref-example]` table
     plugins = ["name"]         # VLLM_PLUGINS entries (default: the project's vllm.* entry points)
     env = {}                   # extra environment of the boot (implies boot = "own" if not empty)
     engine_args = {}           # extra engine arguments (implies boot = "own" if not empty)
+    args = []                  # serve mode: extra `vllm serve` arguments
     requests = [{prompt = "Hello", sampling = {max_tokens = 4}}]
 
     [[tool.vllm-ref-example.loaded]]   # default: every vllm.* entry point, in its group's roles
@@ -29,8 +30,9 @@ What to expect comes from the project's optional `[tool.vllm-ref-example]` table
     expect = true
     roles = ["worker"]
 
-    [[tool.vllm-ref-example.http]]     # serve mode: a GET on the running server
+    [[tool.vllm-ref-example.http]]     # serve mode: a request to the running server
     path = "/v1/example/model"
+    json = {}                  # present: POST this body (default: GET)
     status = 200
     contains = "text the body must hold"
 
@@ -88,7 +90,7 @@ class Example:
 
     @property
     def own_boot(self) -> bool:
-        special = (self.spec.get("env") or self.spec.get("engine_args")
+        special = (self.spec.get("env") or self.spec.get("engine_args") or self.spec.get("args")
                    or self.spec.get("model", "tiny_llama") != "tiny_llama"
                    or "vllm.platform_plugins" in self.entry_points.values())
         return self.spec.get("boot", "own" if special else "shared") == "own"
@@ -190,13 +192,16 @@ def test_example_boots_in_real_vllm(group: str, installed: dict[str, Path], tmp_
     plugins = [p for ex in examples for p in ex.plugins]
     if any(ex.mode == "serve" for ex in examples):
         assert len(examples) == 1, "a serve-mode example boots on its own"
-        server = vllm.serve(model, plugins=plugins, checks=checks, env=env, timeout=600)
+        server = vllm.serve(model, args=examples[0].spec.get("args", []), plugins=plugins, checks=checks,
+                            env=env, timeout=600)
         for h in examples[0].spec.get("http", []):
             import requests as http
 
-            r = http.get(server.url + h["path"], headers=server.headers(), timeout=60)
-            assert r.status_code == h.get("status", 200), f"GET {h['path']}: {r.status_code} {r.text[:300]}"
-            assert h.get("contains", "") in r.text, f"GET {h['path']}: {r.text[:300]}"
+            method = "POST" if "json" in h else "GET"
+            r = http.request(method, server.url + h["path"], json=h.get("json"), headers=server.headers(),
+                             timeout=120)
+            assert r.status_code == h.get("status", 200), f"{method} {h['path']}: {r.status_code} {r.text[:300]}"
+            assert h.get("contains", "") in r.text, f"{method} {h['path']}: {r.text[:300]}"
         report = server.wait_for_check(next(iter(checks)), ["front_end"], timeout=30) if checks else server.report()
     else:
         mode = "async" if any(ex.mode == "async" for ex in examples) else "llm"

@@ -24,6 +24,7 @@ VENDORED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "examples/custom_model/src/vllm_example_custom_model/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/general_plugin/src/vllm_example_general_plugin/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/endpoint_plugin/src/vllm_example_endpoint_plugin/_gate.py": (f"{COMMON}/gate.py", []),
+    "examples/io_processor/src/vllm_example_io_processor/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/platform/src/vllm_example_platform/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/patch/src/vllm_example_patch/_gate.py": (f"{COMMON}/gate.py", []),
     "examples/patch/src/vllm_example_patch/_roles.py": (f"{COMMON}/roles.py", []),
