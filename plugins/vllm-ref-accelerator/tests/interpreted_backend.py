@@ -52,10 +52,12 @@ def test_prefill_then_mixed_step_matches_plain_attention(head_size, window):
                 slots.append(int(block_table[s, pos // block]) * block + pos % block)
         qsl = torch.tensor([0] + list(torch.tensor(q_lens).cumsum(0)), dtype=torch.int32)
         common = SimpleNamespace(
-            causal=True, num_actual_tokens=sum(q_lens), query_start_loc=qsl,
+            causal=True, num_actual_tokens=sum(q_lens), query_start_loc=qsl, query_start_loc_cpu=qsl,
+            num_reqs=len(q_lens), max_query_len=max(q_lens),
             seq_lens=torch.tensor([b + n for b, n in seqs], dtype=torch.int32),
             block_table_tensor=block_table, slot_mapping=torch.tensor(slots, dtype=torch.int64))
         md = builder.build(0, common)
+        assert md.num_decodes == sum(n == 1 for n in q_lens)
         new = [slice(b, b + n) for b, n in seqs]
         q = torch.randn(sum(q_lens), heads, head_size)
         k = torch.cat([k_all[s][r] for s, r in enumerate(new)])
@@ -72,6 +74,7 @@ def test_prefill_then_mixed_step_matches_plain_attention(head_size, window):
     v_all = [torch.randn(40, kv_heads, head_size) for _ in range(2)]
     step([0, 0], [20, 7], k_all, v_all)  # two prefills, crossing a block boundary
     step([20, 7], [1, 3], k_all, v_all)  # a decode and a chunked-prefill continuation
+    step([21, 10], [1, 1], k_all, v_all)  # pure decode: the decode kernel alone
     assert attn.RAN["layers"] >= 1 and attn.RAN["kernels"] == "triton"
 
 

@@ -121,6 +121,7 @@ class RefAcceleratorMetadata:
     seq_lens: torch.Tensor  # int32 [num_seqs], context including this step's tokens
     block_table: torch.Tensor  # int32 [num_seqs, max_blocks]
     slot_mapping: torch.Tensor  # int64 [num_tokens]
+    num_decodes: int  # sequences with exactly one new token: lets the kernels skip a launch
 
 
 class RefAcceleratorMetadataBuilder(AttentionMetadataBuilder[RefAcceleratorMetadata]):
@@ -132,12 +133,18 @@ class RefAcceleratorMetadataBuilder(AttentionMetadataBuilder[RefAcceleratorMetad
         m = common_attn_metadata
         if m.causal is not True:
             raise NotImplementedError(f"{PLATFORM_NAME} platform: only causal attention is supported.")
+        if m.max_query_len == 1:
+            num_decodes = m.num_reqs
+        else:  # counted once per step on the host copy vLLM keeps, never read back from the device
+            q = m.query_start_loc_cpu[: m.num_reqs + 1]
+            num_decodes = int((q[1:] - q[:-1] == 1).sum())
         return RefAcceleratorMetadata(
             num_actual_tokens=m.num_actual_tokens,
             query_start_loc=m.query_start_loc,
             seq_lens=m.seq_lens,
             block_table=m.block_table_tensor,
             slot_mapping=m.slot_mapping,
+            num_decodes=num_decodes,
         )
 
 
@@ -202,7 +209,7 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):
         kernels.paged_attention(
             query[:n], key_cache, value_cache, attn_metadata.block_table, attn_metadata.seq_lens,
             attn_metadata.query_start_loc, scale=self.scale, sliding_window=self.sliding_window,
-            softcap=self.softcap, out=output[:n],
+            softcap=self.softcap, out=output[:n], num_decodes=attn_metadata.num_decodes,
         )
         if RAN["kernels"] is None:
             RAN["kernels"] = kernels.implementation(query.device)
