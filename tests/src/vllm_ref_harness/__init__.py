@@ -13,10 +13,10 @@ every boot down. The public surface is `__all__`; everything else is internal.
 
 from .report import ALL_ROLES, ProbeError, ProbeReport, ProcessRecord
 from .runner import EngineRun, HarnessError, VllmServer, free_port, metric_sum, pip_install_target, run_engine
-from .tinymodel import cache_root, tiny_llama, tiny_parallax, write_parallax
+from .tinymodel import cache_root, tiny_llama, tiny_llama_embed, tiny_parallax, write_parallax
 
 __all__ = [
     "ALL_ROLES", "EngineRun", "HarnessError", "ProbeError", "ProbeReport", "ProcessRecord", "VllmServer",
-    "cache_root", "free_port", "metric_sum", "pip_install_target", "run_engine", "tiny_llama", "tiny_parallax",
-    "write_parallax",
+    "cache_root", "free_port", "metric_sum", "pip_install_target", "run_engine", "tiny_llama", "tiny_llama_embed",
+    "tiny_parallax", "write_parallax",
 ]

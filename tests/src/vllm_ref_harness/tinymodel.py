@@ -1,14 +1,14 @@
 """Deterministic, offline tiny checkpoints in Hugging Face layout: the one place that makes them.
 
 Every test, the demo, the benchmarks and the examples' tests use these instead of a hub model:
-a Llama (`tiny_llama`) and the model plugin's Parallax (`tiny_parallax`, `write_parallax`). The
-same arguments always give the same bytes (seeded weights, a tokenizer trained on a fixed
-corpus), and a checkpoint is written once into a cache folder keyed by those arguments. This
-is test and demo tooling: no plugin's runtime wheel ships a tokenizer trainer.
+a Llama (`tiny_llama`), a pooling Llama (`tiny_llama_embed`) and the model plugin's Parallax
+(`tiny_parallax`, `write_parallax`). The same arguments always give the same bytes (seeded
+weights, a tokenizer trained on a fixed corpus), and a checkpoint is written once into a cache
+folder keyed by those arguments. This is test and demo tooling: no plugin's runtime wheel ships a tokenizer trainer.
 
 Shapes are chosen for vLLM's CPU attention: head size 64, which it supports (16 does not).
 
-    python -m vllm_ref_harness.tinymodel [llama|parallax] [OUT_DIR]   # prints the folder
+    python -m vllm_ref_harness.tinymodel [llama|llama-embed|parallax] [OUT_DIR]   # prints the folder
 """
 
 from __future__ import annotations
@@ -180,6 +180,60 @@ def tiny_llama(
     return _cached("tiny-llama", params, build)
 
 
+def tiny_llama_embed(
+    *,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    num_kv_heads: int = 1,
+    intermediate_size: int = 256,
+    vocab_size: int = 512,
+    max_len: int = 512,
+    seed: int = 0,
+    init_std: float = 0.5,
+) -> Path:
+    """A tiny pooling checkpoint: a `LlamaModel` (no LM head), which vLLM serves as an
+    embedding model without flags (last-token pooling, normalised), cached.
+
+    The same tokenizer as `tiny_llama`, but a context of max_len (512, like BERT-sized
+    embedders) so that "a document longer than the context" is a few sentences. Tensors are
+    named as in a LlamaForCausalLM checkpoint (`model.` prefix, which vLLM's loader needs) but
+    without an LM head; `LlamaModel.from_pretrained` reads them as they are and is the plain
+    reference the IO-processor tests compare vLLM with.
+    """
+    params = dict(
+        hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+        num_kv_heads=num_kv_heads, intermediate_size=intermediate_size,
+        vocab_size=vocab_size, max_len=max_len, seed=seed, init_std=init_std,
+    )
+
+    def build(out: Path) -> None:
+        vocab = write_tokenizer(out, vocab_size, max_len=max_len)
+        hd, h, inter = hidden_size // num_heads, hidden_size, intermediate_size
+        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
+        for i in range(num_layers):
+            p = f"model.layers.{i}."
+            shapes.update({
+                p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+                p + "self_attn.q_proj.weight": (num_heads * hd, h),
+                p + "self_attn.k_proj.weight": (num_kv_heads * hd, h),
+                p + "self_attn.v_proj.weight": (num_kv_heads * hd, h),
+                p + "self_attn.o_proj.weight": (h, num_heads * hd),
+                p + "mlp.gate_proj.weight": (inter, h), p + "mlp.up_proj.weight": (inter, h),
+                p + "mlp.down_proj.weight": (h, inter),
+            })
+        shapes["model.norm.weight"] = (h,)
+        config = {
+            "architectures": ["LlamaModel"], "model_type": "llama", "hidden_size": h,
+            "intermediate_size": inter, "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
+            "num_key_value_heads": num_kv_heads, "head_dim": hd, "vocab_size": vocab,
+            "max_position_embeddings": max_len, "tie_word_embeddings": False,
+        }
+        _write_model(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
+
+    return _cached("tiny-llama-embed", params, build)
+
+
 def write_parallax(
     out_dir: str | Path,
     *,
@@ -223,11 +277,11 @@ if __name__ == "__main__":
     import sys
 
     kind, *rest = sys.argv[1:] or ["llama"]
-    if kind not in ("llama", "parallax"):
-        sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|parallax] [OUT_DIR]; got {kind!r}")
+    if kind not in ("llama", "llama-embed", "parallax"):
+        sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|llama-embed|parallax] [OUT_DIR]; got {kind!r}")
     if rest and kind == "parallax":
         print(write_parallax(rest[0]))
     elif rest:
         sys.exit("an OUT_DIR is supported for parallax only; the tiny Llama is always cached")
     else:
-        print(tiny_llama() if kind == "llama" else tiny_parallax())
+        print({"llama": tiny_llama, "llama-embed": tiny_llama_embed, "parallax": tiny_parallax}[kind]())
