@@ -79,10 +79,11 @@ def parse_request(data: object, max_model_len: int, specials: int, max_chars: in
     overlap = _int(data, "overlap", overlap_ok)
     if overlap is not None and not 0 <= overlap < content:
         raise BadRequest("overlap", f"is {overlap}", overlap_ok)
-    aggregate = data.get("aggregate", "mean")
+    aggregate = data.get("aggregate") or "mean"  # null means the default, as for every optional field
     if aggregate not in AGGREGATES:
         raise BadRequest("aggregate", f"is {aggregate!r}", " | ".join(map(repr, AGGREGATES)))
-    return_windows = data.get("return_windows", False)
+    return_windows = data.get("return_windows")
+    return_windows = False if return_windows is None else return_windows
     if not isinstance(return_windows, bool):
         raise BadRequest("return_windows", f"must be a boolean, got {type(return_windows).__name__}",
                          "true or false")
