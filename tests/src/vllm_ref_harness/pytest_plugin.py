@@ -8,10 +8,13 @@
   tests), torn down at the end of the module.
 At the end of the session any process still carrying this session's tag is killed and
 reported, so an interrupted run leaves nothing behind.
+With `--matrix-results DIR` (or REF_MATRIX_RESULTS) the session's outcome is written as one cell
+of the compatibility matrix (see vllm_ref_harness.matrix).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 
 from . import procs
+from .matrix import RESULTS_ENV, CellRecorder
 from .ray_cluster import RayCluster
 from .runner import EngineRun, VllmServer, run_engine
 from .tinymodel import tiny_llama
@@ -99,9 +103,19 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("vllm-ref-harness").addoption(
+        "--matrix-results", default=os.environ.get(RESULTS_ENV) or None, metavar="DIR",
+        help="write this session's result (project, vLLM version, passed/failed tests) to "
+             "DIR/<project>@<vllm>.json, one cell of the compatibility matrix")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _host_sigterm
     config.addinivalue_line("markers", "vllm: boots a real vLLM engine (slow)")
+    results = config.getoption("matrix_results", None)
+    if results:
+        config.pluginmanager.register(CellRecorder(config, Path(results)), "vllm-ref-matrix-cell")
     if sys.platform != "win32":
         try:
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
