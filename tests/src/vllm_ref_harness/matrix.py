@@ -227,7 +227,9 @@ def load(json_path: Path) -> dict:
 def merge(data: dict, cells: list[dict], note: str = "") -> int:
     """Cells into the store, a newer cell replacing an older one; returns how many changed."""
     changed = 0
-    runs: dict[str, dict] = {}
+    # A run (REF_MATRIX_RUN, else the cell's start) is one row of the runs table, grown by every
+    # cell of it merged, in this call or a later one.
+    runs = {r["id"]: r for r in data.setdefault("runs", []) if r.get("id")}
     for cell in sorted(cells, key=lambda c: c["started"]):
         row = data["plugins"].setdefault(cell["plugin"], {"results": {}})
         old = row["results"].get(cell["vllm"])
@@ -238,17 +240,16 @@ def merge(data: dict, cells: list[dict], note: str = "") -> int:
             data["versions"].append(cell["vllm"])
         data["machine"] = cell.get("machine", data.get("machine"))
         changed += 1
-        r = runs.setdefault(cell.get("run") or cell["started"], {
-            "started": cell["started"], "commit": cell["commit"], "versions": [], "plugins": [],
-            "mode": cell["mode"], "duration_s": 0.0, "note": note})
+        run_id = cell.get("run") or cell["started"]
+        if run_id not in runs:
+            runs[run_id] = {"id": run_id, "started": cell["started"], "commit": cell["commit"], "versions": [],
+                            "plugins": [], "mode": cell["mode"], "duration_s": 0.0, "note": note}
+            data["runs"].append(runs[run_id])
+        r = runs[run_id]
         r["versions"] = sorted(set(r["versions"]) | {cell["vllm"]}, key=_vkey)
         r["plugins"] = sorted(set(r["plugins"]) | {cell["plugin"]})
         r["duration_s"] = round(r["duration_s"] + cell["duration_s"], 1)
     data["versions"].sort(key=_vkey)
-    known = {r["started"] + r.get("commit", "") for r in data.get("runs", [])}
-    for r in runs.values():
-        if r["started"] + r["commit"] not in known:
-            data.setdefault("runs", []).append(r)
     return changed
 
 
