@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""One long document as one plugin request vs. the same windows sent by a client, same server.
+
+    python plugins/vllm-ref-io/bench/bench_io.py [--sentences 400] [--window 128] [--rounds 12]
+
+One `vllm serve` of the harness's tiny pooling model (tiny_llama_embed, float32) with the
+plugin. Each round times, back to back and in alternating order:
+
+- plugin: one `POST /pooling` with `{"data": {"text": DOC, "window": W}}`;
+- client, one by one: what a user does without the plugin: tokenize DOC with the model's
+  tokenizer, cut the same windows, send each as its own `POST /pooling` (token ids, task
+  "embed") and wait for it, then average the vectors weighted by tokens and normalise;
+- client, concurrent: the same windows, all requests in flight at once (one thread each).
+
+The figure is the median over rounds of each client time / plugin time (this machine's speed
+drifts by tens of percent over seconds, so only times measured next to each other are
+compared). Before timing, every side's document vector is checked equal (1e-5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # io_cases: the tests' documents
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sentences", type=int, default=400, help="document length (sentences of the corpus)")
+    ap.add_argument("--window", type=int, default=128, help="tokens per window")
+    ap.add_argument("--rounds", type=int, default=12)
+    args = ap.parse_args()
+
+    from io_cases import SERVE_ARGS, document
+    from transformers import AutoTokenizer
+    from vllm_ref_harness import VllmServer, tiny_llama_embed
+
+    model = tiny_llama_embed()
+    doc = document(args.sentences, 7)
+    tok = AutoTokenizer.from_pretrained(model)
+    session = requests.Session()
+
+    def plugin() -> list[float]:
+        r = session.post(url + "/pooling", json={"data": {"text": doc, "window": args.window}}, timeout=600)
+        r.raise_for_status()
+        return r.json()["data"]["embedding"]
+
+    def one_window(ids: list[int]) -> list[float]:
+        r = requests.post(url + "/pooling", json={"input": ids, "task": "embed"}, timeout=600)
+        r.raise_for_status()
+        return r.json()["data"][0]["data"]
+
+    def client(concurrent: bool) -> list[float]:
+        ids = tok(doc, add_special_tokens=False)["input_ids"]
+        windows = [ids[s:s + args.window] for s in range(0, len(ids), args.window)]
+        if concurrent:
+            with ThreadPoolExecutor(len(windows)) as ex:
+                vecs = list(ex.map(one_window, windows))
+        else:
+            vecs = [one_window(w) for w in windows]
+        w = torch.tensor([float(len(x)) for x in windows])
+        mean = (torch.tensor(vecs) * w[:, None]).sum(0) / w.sum()
+        return torch.nn.functional.normalize(mean, dim=0).tolist()
+
+    sides = {"plugin": plugin, "client one by one": lambda: client(False),
+             "client concurrent": lambda: client(True)}
+    n_tokens = len(tok(doc, add_special_tokens=False)["input_ids"])
+    n_windows = -(-n_tokens // args.window)
+    with VllmServer(model, plugins=["ref_io"], args=SERVE_ARGS, timeout=600) as server:
+        url = server.url
+        ref = torch.tensor(plugin())
+        for name, fn in sides.items():  # same answer on every side (and a warm-up)
+            torch.testing.assert_close(torch.tensor(fn()), ref, atol=1e-5, rtol=0, msg=name)
+        times: dict[str, list[float]] = {k: [] for k in sides}
+        for r in range(args.rounds):
+            order = list(sides) if r % 2 == 0 else list(reversed(sides))
+            for name in order:
+                t0 = time.perf_counter()
+                sides[name]()
+                times[name].append(time.perf_counter() - t0)
+
+    print(f"machine: {cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores; "
+          f"vLLM {__import__('vllm').__version__}; tiny_llama_embed float32")
+    print(f"document: {len(doc)} characters, {n_tokens} tokens, {n_windows} windows of {args.window}; "
+          f"{args.rounds} rounds, alternating order")
+    for name, ts in times.items():
+        print(f"  {name:18s} median {statistics.median(ts) * 1000:8.1f} ms")
+    for name in list(sides)[1:]:
+        ratios = [c / p for c, p in zip(times[name], times["plugin"], strict=True)]
+        q = statistics.quantiles(ratios, n=4)
+        print(f"ratio {name} / plugin: median {statistics.median(ratios):.2f} (quartiles {q[0]:.2f}-{q[2]:.2f})")
+
+
+if __name__ == "__main__":
+    main()
