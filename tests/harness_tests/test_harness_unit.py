@@ -102,3 +102,18 @@ def test_tiny_model_is_deterministic_and_cached(tmp_path: Path, monkeypatch: pyt
     config = json.loads((a / "config.json").read_text())
     assert config["hidden_size"] // config["num_attention_heads"] == 64  # a CPU-attention head size
     assert "chat_template" in json.loads((a / "tokenizer_config.json").read_text())
+
+
+def test_tiny_pooling_model_is_deterministic_and_headless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors import safe_open
+
+    monkeypatch.setenv("REF_HARNESS_CACHE", str(tmp_path / "one"))
+    a = tinymodel.tiny_llama_embed(num_layers=1)
+    monkeypatch.setenv("REF_HARNESS_CACHE", str(tmp_path / "two"))
+    assert _digest(tinymodel.tiny_llama_embed(num_layers=1)) == _digest(a)
+    config = json.loads((a / "config.json").read_text())
+    assert config["architectures"] == ["LlamaModel"] and config["max_position_embeddings"] == 512
+    with safe_open(str(a / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    # vLLM's loader wants the `model.` prefix; a pooling model has no LM head.
+    assert "model.embed_tokens.weight" in names and not any(n.startswith("lm_head") for n in names)
