@@ -21,6 +21,7 @@ _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s#]+)(#[^)\s]*)?\)")
 
 ORDER = [
     ("Home", "index.md"),
+    ("Install", "install.md"),
     ("Architecture", "architecture.md"),
     ("Harness", "harness.md"),
     ("Plugins", "plugins/"),
