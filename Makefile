@@ -57,8 +57,10 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # Overhead of the reference plugins: the same workload with all CPU-capable plugins vs none.
+# Then the IO plugin: one long document as one request vs. the client's own windows.
 bench: install
 	$(PY) scripts/bench_overhead.py $(BENCH_ARGS)
+	$(PY) plugins/vllm-ref-io/bench/bench_io.py
 
 # What a device call for the kernels carries: vLLM's Triton attention kernel copied out of the
 # installed vLLM, with stubs for the vLLM modules it imports, into .anchors/ (ignored; the GPU
