@@ -20,6 +20,7 @@ compared). Before timing, every side's document vector is checked equal (1e-5).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -98,8 +99,8 @@ def main() -> None:
                 sides[name]()
                 times[name].append(time.perf_counter() - t0)
 
-    print(f"machine: {cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores; "
-          f"vLLM {__import__('vllm').__version__}; tiny_llama_embed float32")
+    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores (load average at the end "
+          f"{os.getloadavg()[0]:.1f}); vLLM {__import__('vllm').__version__}; tiny_llama_embed float32")
     print(f"document: {len(doc)} characters, {n_tokens} tokens, {n_windows} windows of {args.window}; "
           f"{args.rounds} rounds, alternating order")
     for name, ts in times.items():
