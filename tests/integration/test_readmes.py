@@ -31,9 +31,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +124,7 @@ def _run(cmd: list[str], timeout: float = 900, **kw: Any) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A new virtual environment holding only vLLM: {"dir", "python", "env", "outputs"}."""
     kept = os.environ.get("REF_README_VENV")
     venv = Path(kept).resolve() if kept else tmp_path_factory.mktemp("readme-venv") / "venv"
@@ -145,7 +147,9 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                PIP_DISABLE_PIP_VERSION_CHECK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                VLLM_NO_USAGE_STATS="1")
     print(f"\nfresh environment with {_vllm_spec()} in {time.monotonic() - t0:.0f} s")
-    return {"dir": venv, "python": py, "env": env, "outputs": {}}
+    yield {"dir": venv, "python": py, "env": env, "outputs": {}}
+    if not kept:  # 1.2 GB; pytest would keep the last three runs' temporary folders
+        shutil.rmtree(venv, ignore_errors=True)
 
 
 def _fresh_dists(fresh: dict[str, Any]) -> dict[str, str]:
