@@ -150,3 +150,16 @@ def test_gate_keeps_the_plugin_out_outside_its_range(monkeypatch):
 def test_status_is_cheap_and_says_what_happened_here(processor):
     s = vllm_ref_io.status()
     assert s["effect"] is True and s["processors"] >= 1 and set(s) >= {"requests", "windows", "gate"}
+
+
+def test_plans_of_requests_that_never_finish_are_bounded(processor, monkeypatch, caplog):
+    import vllm_ref_io.processor as P
+
+    monkeypatch.setattr(P, "MAX_PENDING", 2)
+    processor._plans.clear()
+    for rid in ("a", "b", "c"):
+        processor.pre_process(processor.parse_data({"text": "Hello there"}), rid)
+    assert list(processor._plans) == ["b", "c"] and "forgot the windows of the oldest, 'a'" in caplog.text
+    with pytest.raises(RuntimeError, match="no windows recorded for request 'a'"):
+        processor.post_process([], "a")
+    processor._plans.clear()

@@ -14,6 +14,7 @@ lives on it.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ class InvalidRequest(VLLMValidationError, ValueError):
     """A refused request as vLLM's own validation error (a 400 naming the field as `param`);
     also a ValueError, which older servers and offline callers map the same way."""
 
+
+logger = logging.getLogger("vllm_ref.ref_io")  # the repository's one log tree (vllm_ref_common.gate)
 
 _state = {"processors": 0, "requests": 0, "windows": 0}  # read by status()
 
@@ -122,7 +125,10 @@ class RefIOProcessor(IOProcessor):
                 raise InvalidRequest(f"{W.PLUGIN}: request id {request_id!r} is already in flight; accepted: "
                                      "a request id no running request uses", parameter="request_id")
             if len(self._plans) >= MAX_PENDING:  # only requests that never finished: drop the oldest
-                self._plans.pop(next(iter(self._plans)))
+                dropped = next(iter(self._plans))
+                self._plans.pop(dropped)
+                logger.warning("%s: %d requests in flight; forgot the windows of the oldest, %r (it can no "
+                               "longer be answered)", W.PLUGIN, MAX_PENDING, dropped)
             self._plans[request_id] = (prompt, plan, len(ids))
         return [{"prompt_token_ids": w.token_ids} for w in plan]
 
