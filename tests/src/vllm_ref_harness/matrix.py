@@ -304,7 +304,9 @@ def markdown(data: dict, title: str = "Compatibility matrix", intro: str = "") -
         lines += ["## Failing tests", ""]
         for n, v, c in failing:
             lines.append(f"- {n} on vLLM {v}:")
-            lines += [f"    - `{t.replace('`', chr(39))}`" for t in c["failed"]]
+            lines += [f"    - `{t.replace('`', chr(39))}`" for t in c["failed"][:10]]
+            if len(c["failed"]) > 10:
+                lines.append(f"    - and {len(c['failed']) - 10} more (the cell's result file lists them all)")
         lines.append("")
     return "\n".join(lines)
 
@@ -313,15 +315,16 @@ BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
 
 
 def write_markdown(path: Path, table: str) -> None:
-    """The table into `path`: between the BEGIN and END markers where the file has both (so
+    """The table into `path`: between the BEGIN and END marker lines where the file has both (so
     hand-written prose around it stays), else as the whole file."""
     text = path.read_text() if path.is_file() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    lines = text.splitlines(keepends=True)
+    marks = [i for i, ln in enumerate(lines) if ln.strip() in (BEGIN, END)]  # on lines of their own
+    if len(marks) == 2 and lines[marks[0]].strip() == BEGIN:
+        head, tail = "".join(lines[:marks[0]]), "".join(lines[marks[1] + 1:])
         # Inside a page the table's headings sit one level down.
         table = "\n".join("#" + ln if ln.startswith("#") else ln for ln in table.splitlines())
-        text = f"{head}{BEGIN}\n{table.rstrip()}\n{END}{tail}"
+        text = f"{head}{BEGIN}\n{table.rstrip()}\n{END}\n{tail}"
     else:
         text = table
     path.write_text(text)
