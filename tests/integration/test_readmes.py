@@ -1,18 +1,20 @@
 """The README commands are tests: every plugin's and example's marked block runs as written.
 
-Each `plugins/*/README.md` and `examples/*/README.md` of a package (a folder with a
-pyproject.toml) marks its install-and-try block with `<!--pytest.mark.readme_try-->` on the line
-before the fence. pytest-codeblocks finds the blocks; each is run with bash, unchanged (only
-`-e -o pipefail`, so a failing line fails the block), from the repository root, in ONE fresh
-virtual environment per run that holds only vLLM (made like scripts/install.sh makes .venv: the
-vLLM build of the dev environment, then torchvision/torchaudio/torchcodec removed). pip's cache
-makes that environment a few minutes. A README added later is collected by the same glob, and
-fails here until it has a marked block.
+Each package's README (`tests/` = the harness, `kernels/`, and by glob every `plugins/*/` and
+`examples/*/` folder with a pyproject.toml) marks its install-and-try block with
+`<!--pytest.mark.readme_try-->` on the line before the fence. pytest-codeblocks finds the
+blocks; each is run with bash, unchanged (only `-e -o pipefail`, so a failing line fails the
+block), from the repository root, in ONE fresh virtual environment per run that holds only vLLM
+(made like scripts/install.sh makes .venv: the vLLM build of the dev environment, then
+torchvision/torchaudio/torchcodec removed; pip's cache makes it about a minute). A README added
+later is collected by the same glob, and fails here until it has a marked block.
 
 Then one `vllm serve` in that environment, of the tiny Parallax checkpoint the model plugin's
 README block printed, with every installed plugin and example allowed, checks each one's effect
-there: the plugins' own status() in each vLLM process (through vllm-ref-endpoint's report), and
-the examples' routes, metrics, validation errors and log lines.
+there: the plugins' own status() in each vLLM process (through vllm-ref-endpoint's report; the
+accelerator is the activated platform), and the examples' routes, metrics, validation errors
+and log lines (the platform example is installed but not activated: two activated platforms
+are a start-up error).
 
 `make dist` is tested here too: from its wheels, `pip install --find-links DIST vllm-ref-<x>`
 in the same environment (a dry run, before any README block) would install that plugin and
@@ -47,7 +49,8 @@ from vllm_ref_harness import VllmServer
 
 REPO = Path(__file__).resolve().parents[2]
 MARK = "pytest.mark.readme_try"
-PACKAGES = sorted(p.parent for p in [*REPO.glob("plugins/*/pyproject.toml"), *REPO.glob("examples/*/pyproject.toml")])
+PACKAGES = [REPO / "tests", REPO / "kernels", *sorted(
+    p.parent for p in [*REPO.glob("plugins/*/pyproject.toml"), *REPO.glob("examples/*/pyproject.toml")])]
 READMES = [p / "README.md" for p in PACKAGES]
 IDS = [str(p.relative_to(REPO)) for p in PACKAGES]
 IN_REPO = {tomllib.loads((p / "pyproject.toml").read_text())["project"]["name"]: p
@@ -206,6 +209,7 @@ EFFECT_ROLES = {
     "ref_endpoint": ("front_end", "engine_core", "worker"),
     "ref_prometheus": ("front_end",),
     "ref_temperature": ("worker",),
+    "ref_accelerator": ("front_end", "engine_core", "worker"),
 }
 
 
@@ -232,7 +236,9 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
     missing = [n for n in [*EFFECT_ROLES, "example_general_plugin", "example_patch", "example_stat_logger",
                            "example_logits_processor", "example_endpoint_plugin", "example_platform"] if n not in eps]
     assert not missing, f"the README blocks did not install {missing}"
-    env = {"REF_ENDPOINT_WRITE": "0", "EXAMPLE_PLATFORM": "1", "EXAMPLE_PATCH_SLOW_MS": "0"}
+    # The accelerator is the one platform activated (two at once are a start-up error): its
+    # attention runs on the Triton kernels, interpreted, which is slow but fine for a few tokens.
+    env = {"REF_ENDPOINT_WRITE": "0", "REF_ACCELERATOR": "1", "EXAMPLE_PATCH_SLOW_MS": "0"}
     with VllmServer(model, python=fresh["python"], plugins=sorted(eps), args=["--dtype", "float32"],
                     env={**{k: v for k, v in fresh["env"].items() if k in ("PATH", "VIRTUAL_ENV")}, **env},
                     run_dir=tmp_path / "serve", timeout=900) as server:
@@ -251,6 +257,9 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
         for name, roles in EFFECT_ROLES.items():
             assert set(roles) <= seen.get(name, set()), (
                 f"{name}: effect seen in {sorted(seen.get(name, []))}, expected in {list(roles)}")
+        kernels = [row["status"].get("kernels") for proc in report["processes"] if proc["role"] == "worker"
+                   for row in proc["entry_points"] if row["name"] == "ref_accelerator" and row.get("status")]
+        assert kernels == ["triton"], f"ref_accelerator: the worker's attention ran on {kernels}, expected triton"
         # The examples, each by what its README promises.
         metrics = server.metrics()
         assert "vllm_ref_step_decode_tokens" in metrics and "my_tokens_total" in metrics
@@ -266,4 +275,4 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
     pids = set(re.findall(r"example_general_plugin: registered in process (\d+)", log))
     assert len(pids) >= 2, f"general example: registered in processes {sorted(pids)}, expected engine core and worker"
     assert "schedule() took" in log, "patch example: no timing warning with EXAMPLE_PATCH_SLOW_MS=0"
-    assert "example_platform: attention backend" in log, "platform example: EXAMPLE_PLATFORM=1 did not activate it"
+    # The platform example is installed above; its activated boot is examples/test_examples.py's.
