@@ -122,3 +122,11 @@ def test_plan_lists_every_release_of_the_hatch_matrix(tmp_path: Path, capsys) ->
     assert matrix.main(["plan", "--hatch-project", str(project), "--projects", str(project)]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan == {"include": [{"vllm": v, "project": str(project)} for v in ("0.30.0", "0.32.0")]}
+
+
+def test_a_collection_error_is_a_failing_cell_not_an_interruption(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "proj", tests="import no_such_module_here\n")
+    r = pytest_session(project, tmp_path / "results")
+    assert r.returncode == 2, r.stdout + r.stderr  # pytest's code for both
+    cell = json.loads(next((tmp_path / "results").glob("demo-plugin@*.json")).read_text())
+    assert cell["status"] == "fail" and cell["failed"] == ["tests/test_demo.py (collection error)"], cell

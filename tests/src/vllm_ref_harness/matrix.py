@@ -151,6 +151,14 @@ class CellRecorder:
         self.failed: list[str] = []
         self.skipped: set[str] = set()
         self.started = time.time()
+        self.interrupted = False
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        # Ctrl-C, or SIGTERM through the harness's handler; not pytest's own stop after
+        # collection errors, which it raises as a KeyboardInterrupt subclass.
+        import pytest
+
+        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
@@ -168,6 +176,8 @@ class CellRecorder:
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
         status = FINISHED.get(int(exitstatus))
+        if int(exitstatus) == 2 and not self.interrupted and self.failed:
+            status = "fail"  # pytest stops at collection errors with the same code as at Ctrl-C
         if status is None:  # interrupted or broken: keep whatever result the cell had before
             return
         from vllm_ref_common.gate import vllm_version
@@ -207,12 +217,15 @@ def cmd_test(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "pytest", str(project), "-p", "no:cacheprovider",
                f"--matrix-results={results}", *args.pytest_args]
         print(f"[matrix {time.strftime('%H:%M:%S')}] {project_name(project)}: {' '.join(cmd[1:])}", flush=True)
+        started = time.time()
         rc = subprocess.call(cmd, env=env)
-        print(f"[matrix {time.strftime('%H:%M:%S')}] {project_name(project)}: pytest exit code {rc}", flush=True)
-        if rc not in FINISHED:
+        written = [p for p in results.glob(f"{project_name(project)}@*.json") if p.stat().st_mtime >= started]
+        print(f"[matrix {time.strftime('%H:%M:%S')}] {project_name(project)}: pytest exit code {rc}, "
+              f"{'result: ' + written[0].name if written else 'no result written'}", flush=True)
+        if not written:
             broken += 1
-        if rc == 2 or rc < 0:  # interrupted: stop here; the finished cells are written already
-            return 130
+            if rc == 2 or rc < 0:  # interrupted: stop here; the finished cells are written already
+                return 130
     return 1 if broken else 0
 
 
