@@ -45,7 +45,7 @@ import pytest
 import requests
 import tomllib
 from pytest_codeblocks import extract_from_file
-from vllm_ref_harness import VllmServer
+from vllm_ref_harness import VllmServer, tiny_llama_embed
 
 REPO = Path(__file__).resolve().parents[2]
 MARK = "pytest.mark.readme_try"
@@ -202,6 +202,15 @@ def test_readme_block_runs_as_written(readme: Path, fresh: dict[str, Any]) -> No
 
 # ---------------------------------------------------------------- one real engine with all of it
 
+# IO processors serve pooling models, one per server: each gets its own pooling engine below.
+# name -> (request data, the check of the answer's data)
+IO_PROCESSORS = {
+    "ref_io": ({"text": "One sentence of a longer document. " * 40, "window": 64, "return_windows": True},
+               lambda d: len(d["windows"]) > 1 and abs(sum(x * x for x in d["embedding"]) - 1) < 1e-4),
+    "example_io_processor": ({"texts": ["a cat", "a kitten"]},
+                             lambda d: [row[i] for i, row in enumerate(d["similarity"])] == [1.0, 1.0]),
+}
+
 # Where each reference plugin's status() must report its effect (docs/architecture.md).
 EFFECT_ROLES = {
     "ref_model": ("front_end", "engine_core", "worker"),
@@ -234,7 +243,8 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
     assert "ToyLM says:" in toy and "ToyLM chat:" in toy, "the custom-model example's try_it.py printed no completion"
     eps = _fresh_entry_points(fresh)
     missing = [n for n in [*EFFECT_ROLES, "example_general_plugin", "example_patch", "example_stat_logger",
-                           "example_logits_processor", "example_endpoint_plugin", "example_platform"] if n not in eps]
+                           "example_logits_processor", "example_endpoint_plugin", "example_platform",
+                           *IO_PROCESSORS] if n not in eps]
     assert not missing, f"the README blocks did not install {missing}"
     # The accelerator is the one platform activated (two at once are a start-up error): its
     # attention runs on the Triton kernels, interpreted, which is slow but fine for a few tokens.
@@ -276,3 +286,20 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
     assert len(pids) >= 2, f"general example: registered in processes {sorted(pids)}, expected engine core and worker"
     assert "schedule() took" in log, "patch example: no timing warning with EXAMPLE_PATCH_SLOW_MS=0"
     # The platform example is installed above; its activated boot is examples/test_examples.py's.
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("name", sorted(IO_PROCESSORS))
+def test_io_processor_readme_in_a_pooling_engine(name: str, fresh: dict[str, Any], tmp_path: Path) -> None:
+    # After the README blocks (module order): they installed the processor into the fresh environment.
+    installed = _fresh_entry_points(fresh).get(name)
+    assert installed == "vllm.io_processor_plugins", f"the README blocks did not install {name}"
+    data, answer_ok = IO_PROCESSORS[name]
+    env = {k: v for k, v in fresh["env"].items() if k in ("PATH", "VIRTUAL_ENV")}
+    args = ["--runner", "pooling", "--dtype", "float32", "--io-processor-plugin", name]
+    with VllmServer(tiny_llama_embed(), python=fresh["python"], plugins=[name], args=args, env=env,
+                    run_dir=tmp_path / "serve", timeout=900) as server:
+        r = requests.post(server.url + "/pooling", json={"data": data}, timeout=300)
+        assert r.status_code == 200 and answer_ok(r.json()["data"]), f"{name}: {r.status_code} {r.text[:500]}"
+        bad = requests.post(server.url + "/pooling", json={"data": {}}, timeout=300)
+        assert bad.status_code == 400 and name in bad.text, f"{name}, empty data: {bad.status_code} {bad.text[:300]}"
