@@ -14,7 +14,9 @@ README block printed, with every installed plugin and example allowed, checks ea
 there: the plugins' own status() in each vLLM process (through vllm-ref-endpoint's report; the
 accelerator is the activated platform), and the examples' routes, metrics, validation errors
 and log lines (the platform example is installed but not activated: two activated platforms
-are a start-up error).
+are a start-up error). IO processors serve pooling models, one per server: each installed one
+(ref_io, example_io_processor) gets its own short pooling server on the harness's tiny
+embedding model, with one good and one bad request.
 
 `make dist` is tested here too: from its wheels, `pip install --find-links DIST vllm-ref-<x>`
 in the same environment (a dry run, before any README block) would install that plugin and
