@@ -202,7 +202,7 @@ def test_example_boots_in_real_vllm(group: str, installed: dict[str, Path], tmp_
                              timeout=120)
             assert r.status_code == h.get("status", 200), f"{method} {h['path']}: {r.status_code} {r.text[:300]}"
             assert h.get("contains", "") in r.text, f"{method} {h['path']}: {r.text[:300]}"
-        report = server.wait_for_check(next(iter(checks)), ["front_end"], timeout=30) if checks else server.report()
+        report = server.wait_for_check(next(iter(checks)), ["front_end"], timeout=120) if checks else server.report()
     else:
         mode = "async" if any(ex.mode == "async" for ex in examples) else "llm"
         run = run_engine(model, mode=mode, plugins=plugins, checks=checks, env=env, engine_args=engine_args,

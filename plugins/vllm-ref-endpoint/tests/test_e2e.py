@@ -62,7 +62,7 @@ def test_routes_obey_the_api_key_like_vllms_own(server):
 
 def _agrees_with_probe(server, report):
     """Each process of the report is the probe's process with that pid, in the same role."""
-    probe = server.wait_for_check("endpoint", ROLES, timeout=30, until=lambda s: s["effect"])
+    probe = server.wait_for_check("endpoint", ROLES, timeout=120, until=lambda s: s["effect"])
     seen = {r.pid: r for r in probe if r.role in ROLES}
     got = {p["pid"]: p for p in report["processes"]}
     assert set(got) == set(seen), (report, probe.describe())

@@ -98,7 +98,7 @@ def test_offline_plugin_lives_in_the_front_end_only(offline):
 
 
 def test_online_plugin_lives_in_the_front_end_only(server, online):
-    rep = server.wait_for_check("io", ("front_end", "engine_core", "worker"), timeout=30,
+    rep = server.wait_for_check("io", ("front_end", "engine_core", "worker"), timeout=120,
                                 until=lambda s: s is not None)
     rep.assert_loaded("ref_io", roles=("front_end",), group="vllm.io_processor_plugins")
     rep.assert_not_loaded("ref_io", roles=("engine_core", "worker"))

@@ -47,7 +47,7 @@ def unpatched(vllm_module, tiny_model, sched_recorder_site, tmp_path_factory):
 
 class TestPatched:
     def test_patches_live_where_their_roles_say(self, patched):
-        rep = patched.wait_for_check("status", ROLES, timeout=30)
+        rep = patched.wait_for_check("status", ROLES, timeout=120)
         rep.assert_loaded("ref_scheduler", roles=ROLES)
         rep.assert_check("status", lambda s: s["scheduler"] and not s["validation"], roles=("engine_core",))
         rep.assert_check("status", lambda s: s["validation"] and not s["scheduler"], roles=("front_end",))
@@ -87,7 +87,7 @@ class TestPatched:
 
 class TestUnpatched:
     def test_no_patch_anywhere(self, unpatched):
-        rep = unpatched.wait_for_check("status", ROLES, timeout=30)
+        rep = unpatched.wait_for_check("status", ROLES, timeout=120)
         rep.assert_loaded("ref_scheduler", roles=ROLES)
         rep.assert_check("status", False, roles=ROLES)
         # The test's recorder only.
