@@ -169,7 +169,7 @@ def test_bad_values_are_http_400_and_server_keeps_serving(server, client, xargs,
 
 def test_probe_saw_the_processor_in_the_workers(server, client):
     complete(client, PROMPT, xargs=schedule(1.0, 0.5, 2), max_tokens=2, temperature=1.0)
-    rep = server.wait_for_check("status", roles=("worker",), timeout=10, until=lambda s: s["scaled"])
+    rep = server.wait_for_check("status", roles=("worker",), until=lambda s: s["scaled"])
     rep.assert_loaded("ref_temperature", roles=("front_end", "worker"), group="vllm.logits_processors")
     rep.assert_check("status", lambda s: s["effect"] and s["v1"] == 1 and s["scaled"], roles=("worker",))
     # The front end loads the class only to validate requests; it never builds one.

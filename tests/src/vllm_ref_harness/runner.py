@@ -312,10 +312,12 @@ class VllmServer(_Boot):
 
         return requests.get(self.url + "/metrics", timeout=10).text
 
-    def wait_for_check(self, label: str, roles: Iterable[str], timeout: float = 10,
+    def wait_for_check(self, label: str, roles: Iterable[str], timeout: float = 120,
                        until: Callable[[Any], bool] | None = None) -> ProbeReport:
         """The probe report once `label` has been evaluated in every process of `roles` (and,
-        with `until`, once its value satisfies it there), or at the timeout."""
+        with `until`, once its value satisfies it there), or at the timeout. The timeout is
+        generous on purpose: a busy 2-core machine can starve a front end's probe for tens of
+        seconds, and a wait that succeeds returns at once."""
         deadline = time.monotonic() + timeout
         while True:
             rep = self.report()
