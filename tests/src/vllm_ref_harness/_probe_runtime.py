@@ -109,21 +109,28 @@ def _check_loop(checks: dict[str, str]) -> None:
     period = float(os.environ.get("REF_PROBE_PERIOD", "0.25"))
     meta_written = False
     last_role = None
+    last_error = None
     while True:
         time.sleep(period)
         if "vllm" not in sys.modules:
             continue
-        if not meta_written:
-            meta_written = True
-            vllm = sys.modules["vllm"]
-            _write({"event": "meta", "argv": sys.argv, "executable": sys.executable,
-                    "vllm_version": getattr(vllm, "__version__", None)})
-        current_role = process_role()
-        if current_role != last_role:
-            last_role = current_role
-            _write({"event": "role"})
-        for label, target in checks.items():
-            value = _run_check(target)
-            if label not in _last_checks or _last_checks[label] != value:
-                _last_checks[label] = value
-                _write({"event": "check", "label": label, "value": value})
+        try:
+            if not meta_written:
+                meta_written = True
+                vllm = sys.modules["vllm"]
+                _write({"event": "meta", "argv": sys.argv, "executable": sys.executable,
+                        "vllm_version": getattr(vllm, "__version__", None)})
+            current_role = process_role()
+            if current_role != last_role:
+                last_role = current_role
+                _write({"event": "role"})
+            for label, target in checks.items():
+                value = _run_check(target)
+                if label not in _last_checks or _last_checks[label] != value:
+                    _last_checks[label] = value
+                    _write({"event": "check", "label": label, "value": value})
+        except Exception as exc:  # a dead probe thread would look like "never evaluated": say why, go on
+            error = f"{type(exc).__name__}: {exc}"
+            if error != last_error:
+                last_error = error
+                _write({"event": "probe_error", "error": error})

@@ -52,7 +52,8 @@ class ProcessRecord:
     def summary(self) -> str:
         parts = [f"{n}={s}" for g in sorted(self.plugins) for n, s in sorted(self.plugins[g].items())]
         checks = [f"{k}={v!r}" for k, v in sorted(self.checks.items())]
-        return f"{self.label}: plugins {{{', '.join(parts)}}} checks {{{', '.join(checks)}}}"
+        probe = f" probe error {self.errors['(probe)']!r}" if "(probe)" in self.errors else ""
+        return f"{self.label}: plugins {{{', '.join(parts)}}} checks {{{', '.join(checks)}}}{probe}"
 
 
 class ProbeError(AssertionError):
@@ -216,3 +217,5 @@ def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
         rec.errors[name] = ev.get("error", "")
     elif kind == "check":
         rec.checks[ev["label"]] = ev.get("value")
+    elif kind == "probe_error":
+        rec.errors["(probe)"] = ev.get("error", "")
