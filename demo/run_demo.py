@@ -3,7 +3,7 @@
 Each plugin contributes demo/contrib/<name>.py (PLUGIN, CHECK: the plugin's own status()
 function, the same one its tests read, ENV, SERVER_ARGS,
 exercise(server, model), and optionally model_path(), prepare(env, plugins) or
-separate_run(model)). The demo boots
+separate_run(model) with its SEPARATE_TITLE). The demo boots
 one `vllm serve` with every plugin that shares an engine, runs each plugin's exercise, and
 prints one row per vLLM process and one column per plugin. A platform plugin takes over the
 whole engine, so it runs in a separate boot (separate_run).
@@ -76,7 +76,7 @@ def main() -> int:
     for m in separate:
         try:
             rep, lines = m.separate_run(model)
-            print_table(f"{m.PLUGIN}: a separate boot on the simulated device", rep, [m])
+            print_table(f"{m.PLUGIN}: {getattr(m, 'SEPARATE_TITLE', 'a separate boot')}", rep, [m])
             for line in lines:
                 print(f"   {line}")
         except Exception as exc:

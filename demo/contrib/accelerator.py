@@ -12,6 +12,7 @@ CHECK = "vllm_ref_accelerator:status"
 ENV: dict[str, str] = {"REF_ACCELERATOR": "1"}
 SERVER_ARGS: list[str] = []
 PROMPT = "The capital of France is"
+SEPARATE_TITLE = "a separate boot on the simulated device"
 
 
 def separate_run(model):

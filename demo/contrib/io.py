@@ -14,6 +14,7 @@ PLUGIN = "ref_io"
 CHECK = "vllm_ref_io:status"
 ENV: dict[str, str] = {}
 SERVER_ARGS: list[str] = []
+SEPARATE_TITLE = "a separate boot on a pooling model (the harness's tiny embedding Llama)"
 DOCUMENT = " ".join(f"Sentence {i} of a report about plugins, engines and the processes they run in."
                     for i in range(60))
 
