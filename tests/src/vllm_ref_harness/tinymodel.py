@@ -131,6 +131,27 @@ def _write_model(out: Path, config: dict[str, Any], shapes: dict[str, tuple[int,
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
+def _llama_body_shapes(vocab: int, h: int, num_layers: int, num_heads: int, num_kv_heads: int,
+                       inter: int) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes of a LlamaModel (embeddings, layers, final norm), in the order the seeded
+    weights are drawn: tiny_llama adds its LM head after them, tiny_llama_embed nothing."""
+    hd = h // num_heads
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
+    for i in range(num_layers):
+        p = f"model.layers.{i}."
+        shapes.update({
+            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (num_heads * hd, h),
+            p + "self_attn.k_proj.weight": (num_kv_heads * hd, h),
+            p + "self_attn.v_proj.weight": (num_kv_heads * hd, h),
+            p + "self_attn.o_proj.weight": (h, num_heads * hd),
+            p + "mlp.gate_proj.weight": (inter, h), p + "mlp.up_proj.weight": (inter, h),
+            p + "mlp.down_proj.weight": (h, inter),
+        })
+    shapes["model.norm.weight"] = (h,)
+    return shapes
+
+
 def tiny_llama(
     *,
     hidden_size: int = 128,
@@ -156,19 +177,8 @@ def tiny_llama(
     def build(out: Path) -> None:
         vocab = write_tokenizer(out, vocab_size)
         hd, h, inter = hidden_size // num_heads, hidden_size, intermediate_size
-        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
-        for i in range(num_layers):
-            p = f"model.layers.{i}."
-            shapes.update({
-                p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
-                p + "self_attn.q_proj.weight": (num_heads * hd, h),
-                p + "self_attn.k_proj.weight": (num_kv_heads * hd, h),
-                p + "self_attn.v_proj.weight": (num_kv_heads * hd, h),
-                p + "self_attn.o_proj.weight": (h, num_heads * hd),
-                p + "mlp.gate_proj.weight": (inter, h), p + "mlp.up_proj.weight": (inter, h),
-                p + "mlp.down_proj.weight": (h, inter),
-            })
-        shapes.update({"model.norm.weight": (h,), "lm_head.weight": (vocab, h)})
+        shapes = _llama_body_shapes(vocab, h, num_layers, num_heads, num_kv_heads, inter)
+        shapes["lm_head.weight"] = (vocab, h)
         config = {
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": h,
             "intermediate_size": inter, "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
@@ -210,19 +220,7 @@ def tiny_llama_embed(
     def build(out: Path) -> None:
         vocab = write_tokenizer(out, vocab_size, max_len=max_len)
         hd, h, inter = hidden_size // num_heads, hidden_size, intermediate_size
-        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, h)}
-        for i in range(num_layers):
-            p = f"model.layers.{i}."
-            shapes.update({
-                p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
-                p + "self_attn.q_proj.weight": (num_heads * hd, h),
-                p + "self_attn.k_proj.weight": (num_kv_heads * hd, h),
-                p + "self_attn.v_proj.weight": (num_kv_heads * hd, h),
-                p + "self_attn.o_proj.weight": (h, num_heads * hd),
-                p + "mlp.gate_proj.weight": (inter, h), p + "mlp.up_proj.weight": (inter, h),
-                p + "mlp.down_proj.weight": (h, inter),
-            })
-        shapes["model.norm.weight"] = (h,)
+        shapes = _llama_body_shapes(vocab, h, num_layers, num_heads, num_kv_heads, inter)
         config = {
             "architectures": ["LlamaModel"], "model_type": "llama", "hidden_size": h,
             "intermediate_size": inter, "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
