@@ -46,15 +46,17 @@ def _cmdline() -> str:
 
 
 def _names() -> list[str]:
+    # Another thread may be importing either module right now: a half-initialised module lacks
+    # the function (AttributeError), which silently killed the harness probe's thread once.
     names = []
-    mp = sys.modules.get("multiprocessing")
-    if mp is not None:
-        names.append(mp.current_process().name)
-    title = sys.modules.get("setproctitle")
-    if title is not None:
+    for module, getter in (("multiprocessing", lambda m: m.current_process().name),
+                           ("setproctitle", lambda m: m.getproctitle())):
+        mod = sys.modules.get(module)
+        if mod is None or getattr(getattr(mod, "__spec__", None), "_initializing", False):
+            continue
         try:
-            names.append(title.getproctitle())
-        except Exception:  # a broken title must not break the caller
+            names.append(getter(mod))
+        except Exception:  # a broken name or title must not break the caller
             pass
     return names
 
