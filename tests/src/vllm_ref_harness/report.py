@@ -29,6 +29,13 @@ class ProcessRecord:
     errors: dict[str, str] = field(default_factory=dict)
     returned: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    # How the process left, as its probe recorded it ("exit", "SIGTERM", "os._exit(0)"), or None:
+    # still running, or ended without a word (SIGKILL).
+    ended: str | None = None
+    # Seconds from the first vllm.* entry point loaded here to each check's first value.
+    check_delay: dict[str, float] = field(default_factory=dict)
+    loaded_t: float | None = None
+    requested: list[str] = field(default_factory=list)  # the check labels this process was given
 
     @property
     def label(self) -> str:
@@ -53,7 +60,16 @@ class ProcessRecord:
         parts = [f"{n}={s}" for g in sorted(self.plugins) for n, s in sorted(self.plugins[g].items())]
         checks = [f"{k}={v!r}" for k, v in sorted(self.checks.items())]
         probe = f" probe error {self.errors['(probe)']!r}" if "(probe)" in self.errors else ""
-        return f"{self.label}: plugins {{{', '.join(parts)}}} checks {{{', '.join(checks)}}}{probe}"
+        ended = f" ended: {self.ended}" if self.ended else " (no exit recorded)"
+        return f"{self.label}: plugins {{{', '.join(parts)}}} checks {{{', '.join(checks)}}}{probe}{ended}"
+
+    def check(self, label: str) -> Any:
+        """The check's last value here, or a '<not evaluated: ...>' string that says why."""
+        if label in self.checks:
+            return self.checks[label]
+        if self.ended:
+            return f"<not evaluated: the process ended ({self.ended}) before the check's module was imported>"
+        return "<not evaluated: no round yet, or the process was killed (SIGKILL) before its first>"
 
 
 class ProbeError(AssertionError):
@@ -133,7 +149,7 @@ class ProbeReport:
         raise AssertionError  # unreachable
 
     def check_values(self, label: str, roles: Iterable[str] = ALL_ROLES) -> dict[str, Any]:
-        return {r.label: r.checks.get(label, "<not evaluated>") for r in self._of_roles(roles)}
+        return {r.label: r.check(label) for r in self._of_roles(roles)}
 
     def assert_check(
         self,
@@ -155,7 +171,7 @@ class ProbeReport:
         bad = [r for r in self._of_roles(roles) if label not in r.checks or not ok(r.checks[label])]
         if bad:
             self._fail(f"check {label!r} failed ({'predicate' if callable(expected) else expected!r}) in: "
-                       + ", ".join(f"{r.label} = {r.checks.get(label, '<not evaluated>')!r}" for r in bad))
+                       + ", ".join(f"{r.label} = {r.check(label)!r}" for r in bad))
 
     def table(self, plugins: Iterable[str], checks: dict[str, str] | None = None) -> str:
         """One row per process, one column per plugin: 'loaded' and, if given, its effect check.
@@ -190,6 +206,8 @@ _ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
 
 def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
     rec.ppid = ev.get("ppid", rec.ppid)
+    if rec.loaded_t is None and ev.get("event") == "loaded" and isinstance(ev.get("t"), (int, float)):
+        rec.loaded_t = ev["t"]
     if ev.get("role") and not (ev["role"] in ("front_end", "other") and rec.role not in ("front_end", "other")):
         # A process is renamed (Worker, EngineCore) after start; never demote a known role.
         rec.role = ev["role"]
@@ -202,6 +220,7 @@ def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
     plugins = rec.plugins.setdefault(group, {}) if group else {}
     if kind == "meta":
         rec.vllm_version, rec.argv = ev.get("vllm_version"), ev.get("argv", [])
+        rec.requested = list(ev.get("checks", []))
     elif kind == "discovered":
         for n in ev.get("names", []):
             plugins.setdefault(n, "filtered")
@@ -217,5 +236,9 @@ def _apply(rec: ProcessRecord, ev: dict[str, Any]) -> None:
         rec.errors[name] = ev.get("error", "")
     elif kind == "check":
         rec.checks[ev["label"]] = ev.get("value")
+        if ev["label"] not in rec.check_delay and rec.loaded_t is not None:
+            rec.check_delay[ev["label"]] = max(0.0, ev.get("t", rec.loaded_t) - rec.loaded_t)
+    elif kind == "exit":
+        rec.ended = ev.get("how", "exit")
     elif kind == "probe_error":
         rec.errors["(probe)"] = ev.get("error", "")

@@ -315,14 +315,16 @@ class VllmServer(_Boot):
     def wait_for_check(self, label: str, roles: Iterable[str], timeout: float = 120,
                        until: Callable[[Any], bool] | None = None) -> ProbeReport:
         """The probe report once `label` has been evaluated in every process of `roles` (and,
-        with `until`, once its value satisfies it there), or at the timeout. The timeout is
-        generous on purpose: a busy 2-core machine can starve a front end's probe for tens of
-        seconds, and a wait that succeeds returns at once."""
+        with `until`, once its value satisfies it there), or once every such process that lacks
+        it has ended (its report is final), or at the timeout. A check is evaluated as soon as
+        the plugin registers, so a wait that succeeds returns at once; the timeout only bounds
+        a value that `until` waits for."""
         deadline = time.monotonic() + timeout
         while True:
             rep = self.report()
             procs_ = [r for r in rep if r.role in tuple(roles)]
-            done = procs_ and all(label in r.checks and (until is None or until(r.checks[label])) for r in procs_)
+            done = procs_ and all(r.ended or (label in r.checks and (until is None or until(r.checks[label])))
+                                  for r in procs_)
             if done or time.monotonic() > deadline:
                 return rep
             time.sleep(0.25)

@@ -2,23 +2,27 @@
 
 The harness puts this folder on PYTHONPATH and sets REF_PROBE_DIR, so every vLLM
 process (front end, engine core, workers, the registry subprocess, Ray workers) runs this
-at start-up without any change to vLLM or to the plugin under test. It records, as JSON
-lines in REF_PROBE_DIR/<pid>.jsonl:
-- which `vllm.*` entry points each process discovered, loaded and called, and what they
-  returned or raised (by wrapping importlib.metadata, which every vLLM version uses);
-- the values of the effect checks named in REF_PROBE_CHECKS, re-evaluated in a daemon
-  thread while the process lives, so effects that appear late (a model built, a method
-  patched) are seen too.
-Nothing is recorded by processes that never touch vLLM.
+at start-up without any change to vLLM or to the plugin under test. What it records, and
+when, is in _probe_runtime.py's docstring and docs/harness.md. Processes that never touch
+vLLM record nothing.
+
+The runtime is loaded from its file, not through `import vllm_ref_harness`, so a vLLM process
+does not import the harness's runner, reports and their dependencies.
 """
 
 import os
 
 if os.environ.get("REF_PROBE_DIR"):
     try:
-        from vllm_ref_harness import _probe_runtime
+        import importlib.util
+        import sys
 
-        _probe_runtime.install()
+        _path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_probe_runtime.py")
+        _spec = importlib.util.spec_from_file_location("vllm_ref_harness_probe", _path)
+        _runtime = importlib.util.module_from_spec(_spec)
+        sys.modules["vllm_ref_harness_probe"] = _runtime
+        _spec.loader.exec_module(_runtime)
+        _runtime.install()
     except Exception as exc:  # the probe must never break the process it observes
         import sys
 
