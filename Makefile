@@ -8,7 +8,7 @@ export REF_HARNESS_CACHE ?= $(CURDIR)/.cache
 # tests, and vLLM warns about (or, hardened, refuses) any VLLM_* variable it does not know.
 export VENV
 
-.PHONY: install demo test test-fast lint bench matrix docs clean dist
+.PHONY: install demo test test-fast lint bench matrix docs clean dist stress-probe
 
 install:
 	@VLLM_SPEC='$(VLLM_SPEC)' bash scripts/install.sh
@@ -28,6 +28,13 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml examples/general_plugin/.github/workflows/*.yml
+
+# The probe under stress (docs/harness.md): STRESS_REPS repetitions of a front-end start-up and an
+# offline boot with every core kept busy, counting reports missing or late. Not in `make test`
+# (about 1-2 min a repetition on 2 cores). STRESS_ARGS="--pytest NODEID ..." repeats tests too.
+STRESS_REPS ?= 30
+stress-probe: install
+	$(PY) -m vllm_ref_harness.stress --reps $(STRESS_REPS) $(STRESS_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache dist
