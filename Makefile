@@ -25,9 +25,11 @@ test-fast: install
 	$(PY) -m pytest -m "not vllm"
 
 # actionlint: the GitHub Actions workflows (the repository's and the one the example carries).
+# mypy: every package's src/ (what it checks and how: [tool.mypy] in pyproject.toml).
 lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml examples/general_plugin/.github/workflows/*.yml
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .cache dist
