@@ -25,9 +25,11 @@ test-fast: install
 	$(PY) -m pytest -m "not vllm"
 
 # actionlint: the GitHub Actions workflows (the repository's and the one the example carries).
+# mypy: every package's src/ (what it checks and how: [tool.mypy] in pyproject.toml).
 lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml examples/general_plugin/.github/workflows/*.yml
+	$(PY) -m mypy
 
 # The probe under stress (docs/harness.md): STRESS_REPS repetitions of a front-end start-up and an
 # offline boot with every core kept busy, counting reports missing or late. Not in `make test`

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import torch
 
@@ -155,7 +156,7 @@ def paged_attention(
             f"vllm_ref_kernels: out must have q's shape {tuple(q.shape)}; got {tuple(out.shape)}"
         )
     args = (q, key_cache, value_cache, block_table, seq_lens, query_start_loc)
-    kwargs = dict(scale=scale, sliding_window=sliding_window, softcap=softcap, out=out)
+    kwargs: dict[str, Any] = dict(scale=scale, sliding_window=sliding_window, softcap=softcap, out=out)
     if implementation(q.device) == "triton":
         from . import triton_ops
 

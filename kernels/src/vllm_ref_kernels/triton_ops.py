@@ -494,7 +494,7 @@ def plan(
         q=q, k_cache=key_cache, v_cache=value_cache, out=out, block_table=block_table, seq_lens=seq_lens,
         query_start_loc=query_start_loc,
         qk_scale=float(scale / softcap if use_softcap else scale * LOG2E), softcap=float(softcap),
-        window=int(sliding_window) if use_window else 0,
+        window=int(sliding_window) if use_window else 0,  # type: ignore[arg-type]  # use_window: not None
         stride_qt=q.stride(0), stride_qh=q.stride(1), stride_ot=out.stride(0), stride_oh=out.stride(1),
         stride_kb=key_cache.stride(0), stride_kt=key_cache.stride(1), stride_kh=key_cache.stride(2),
         stride_vb=value_cache.stride(0), stride_vt=value_cache.stride(1), stride_vh=value_cache.stride(2),
@@ -509,7 +509,8 @@ def plan(
     launches = []
     has_decodes = num_decodes != 0
     if num_tokens != num_seqs and num_decodes != num_seqs:
-        cfg = PrefillConfig(prefill_config(head_pad, q.device, use_window or use_softcap), **(prefill or {}))
+        cfg: dict[str, Any] = PrefillConfig(prefill_config(head_pad, q.device, use_window or use_softcap),
+                                            **(prefill or {}))
         launches.append(Launch(_prefill_kernel, (num_q_heads, num_tokens // cfg["block_m"] + num_seqs), dict(
             common, num_seqs=num_seqs, BLOCK_M=cfg["block_m"], BLOCK_N=cfg["block_n"],
             PAGING=cfg.get("paging", paging_mode(page, cfg["block_n"])), SKIP_DECODE=has_decodes,

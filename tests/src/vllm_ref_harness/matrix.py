@@ -308,8 +308,8 @@ def markdown(data: dict, title: str = "Compatibility matrix", intro: str = "") -
     for r in runs:
         lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
                      f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min | {r.get('note', '')} |")
-    cells = [c for p in data["plugins"].values() for c in p["results"].values()]
-    full = sum(c.get("duration_s", 0) for c in cells if c.get("mode") != "unit")
+    results = [c for p in data["plugins"].values() for c in p["results"].values()]
+    full = sum(c.get("duration_s", 0) for c in results if c.get("mode") != "unit")
     lines += ["", f"The cells above took {full / 60:.1f} min of test time with engines.",
               "", f"Machine: {data.get('machine', '?')}.", ""]
     failing = [(n, v, c) for n, p in sorted(data["plugins"].items())

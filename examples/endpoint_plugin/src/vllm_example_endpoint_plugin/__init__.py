@@ -8,14 +8,33 @@ state, args)`. Nothing here imports vLLM or FastAPI at module level.
 
 # No `from __future__ import annotations` here: FastAPI resolves a route's parameter types at
 # definition time, and Request is imported inside attach_router (not at module level).
+import logging
+import os
 from typing import Any
 
-from ._gate import check_vllm
+from packaging.specifiers import SpecifierSet
 
 PLUGIN = "example_endpoint_plugin"
-SUPPORTED_VLLM = ">=0.28,<0.34"  # override: EXAMPLE_ENDPOINT_PLUGIN_ANY_VERSION=1
+SUPPORTED_VLLM = ">=0.28,<0.34"  # the vLLM releases this plugin was tested on
+ANY_VERSION_ENV = "EXAMPLE_ENDPOINT_PLUGIN_ANY_VERSION"  # =1: attach the route on any release
 PATH = "/v1/example/model"  # under /v1: vLLM's --api-key check covers /v1, /v2, /inference, /cohere only
 _attached = {"routes": False}
+logger = logging.getLogger(f"vllm.{PLUGIN}")
+
+
+def vllm_supported() -> bool:
+    """Whether this server runs a vLLM in SUPPORTED_VLLM (or ANY_VERSION_ENV=1 says to go
+    ahead anyway); outside the range, one warning that names the way out."""
+    try:
+        from vllm import __version__ as version
+    except ImportError:
+        return False  # not inside vLLM: nothing to attach to
+    # prereleases=True: a dev build of a tested release counts as that release.
+    if SpecifierSet(SUPPORTED_VLLM).contains(version, prereleases=True) or os.environ.get(ANY_VERSION_ENV) == "1":
+        return True
+    logger.warning("%s: vLLM %s is outside the tested range %s; attaching no route. Set %s=1 to attach it anyway.",
+                   PLUGIN, version, SUPPORTED_VLLM, ANY_VERSION_ENV)
+    return False
 
 
 class ExampleEndpoint:
@@ -48,7 +67,7 @@ class ExampleEndpoint:
 
 def endpoint() -> ExampleEndpoint:
     """The entry point."""
-    return ExampleEndpoint(active=check_vllm(PLUGIN, SUPPORTED_VLLM))
+    return ExampleEndpoint(active=vllm_supported())
 
 
 def status() -> dict:

@@ -14,14 +14,30 @@ from __future__ import annotations
 import logging
 import os
 
-from ._gate import check_vllm
+from packaging.specifiers import SpecifierSet
 
 PLUGIN = "example_general_plugin"
-SUPPORTED_VLLM = ">=0.28,<0.34"  # override: EXAMPLE_GENERAL_PLUGIN_ANY_VERSION=1
+SUPPORTED_VLLM = ">=0.28,<0.34"  # the vLLM releases this plugin was tested on
+ANY_VERSION_ENV = "EXAMPLE_GENERAL_PLUGIN_ANY_VERSION"  # =1: register on any release
 
 # A child of vLLM's "vllm" logger, so the messages appear in vLLM's log with its format.
 logger = logging.getLogger(f"vllm.{PLUGIN}")
 _registrations = 0
+
+
+def vllm_supported() -> bool:
+    """Whether this process runs a vLLM in SUPPORTED_VLLM (or ANY_VERSION_ENV=1 says to go
+    ahead anyway); outside the range, one warning that names the way out."""
+    try:
+        from vllm import __version__ as version
+    except ImportError:
+        return False  # not inside vLLM: nothing to register with
+    # prereleases=True: a dev build of a tested release counts as that release.
+    if SpecifierSet(SUPPORTED_VLLM).contains(version, prereleases=True) or os.environ.get(ANY_VERSION_ENV) == "1":
+        return True
+    logger.warning("%s: vLLM %s is outside the tested range %s; not registering. Set %s=1 to register anyway.",
+                   PLUGIN, version, SUPPORTED_VLLM, ANY_VERSION_ENV)
+    return False
 
 
 def status() -> dict:
@@ -32,7 +48,7 @@ def status() -> dict:
 def register() -> None:
     """The entry point. Safe to call more than once: only the first call does anything."""
     global _registrations
-    if _registrations or not check_vllm(PLUGIN, SUPPORTED_VLLM):  # one warning, then out of the way
+    if _registrations or not vllm_supported():
         return
     _registrations += 1
     # Whatever the plugin is for goes here: a ModelRegistry.register_model call, a patch, ...

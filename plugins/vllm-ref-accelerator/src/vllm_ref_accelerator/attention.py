@@ -148,7 +148,9 @@ class RefAcceleratorMetadataBuilder(AttentionMetadataBuilder[RefAcceleratorMetad
         )
 
 
-class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):
+# The bound of AttentionImpl's type variable is vLLM's empty AttentionMetadata class, which
+# vLLM's own metadata classes (CPUAttentionMetadata among them) do not subclass either.
+class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):  # type: ignore[type-var]
     def __init__(
         self,
         num_heads: int,

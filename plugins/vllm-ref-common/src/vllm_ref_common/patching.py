@@ -40,7 +40,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -355,7 +355,7 @@ def known_patch_names() -> list[str]:
     return sorted(names)
 
 
-def selection(env: dict[str, str] | None = None) -> set[str] | None:
+def selection(env: Mapping[str, str] | None = None) -> set[str] | None:
     """The names REF_PATCHES selects; None means all (unset or "*")."""
     env = os.environ if env is None else env
     if _FOREIGN_SELECT in env and ENV_SELECT not in env:

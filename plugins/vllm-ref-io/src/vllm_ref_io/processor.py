@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vllm.exceptions import VLLMValidationError
 from vllm.outputs import PoolingRequestOutput
@@ -27,6 +27,9 @@ from vllm.pooling_params import PoolingParams
 
 from . import windows as W
 from .windows import BadRequest, Request, Window
+
+if TYPE_CHECKING:
+    from vllm.inputs import TokensPrompt
 
 DEFAULT_MAX_CHARS = 1_000_000
 MAX_PENDING = 4096  # plans of requests whose post_process never came (an aborted request)
@@ -109,7 +112,7 @@ class RefIOProcessor(IOProcessor):
         params.task = "embed"
         return params
 
-    def pre_process(self, prompt: Request, request_id: str | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+    def pre_process(self, prompt: Request, request_id: str | None = None, **kwargs: Any) -> list[TokensPrompt]:
         enc = self.tokenizer(prompt.text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = list(enc["input_ids"]), enc.get("offset_mapping")
         if offsets is None:

@@ -44,4 +44,6 @@ class ParallaxConfig(PretrainedConfig):
         self.max_position_embeddings = max_position_embeddings
         self.rms_norm_eps = rms_norm_eps
         self.rope_theta = rope_theta
-        super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
+        # transformers declares tie_word_embeddings on its model configs, not on the base class
+        # whose __init__ stores it at run time.
+        super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)  # type: ignore[call-arg]

@@ -34,7 +34,7 @@ from .layout import PLUGIN, CheckpointValidator
 try:  # moved under model_executor in newer vLLM
     from vllm.model_executor.layers.attention import Attention
 except ImportError:  # pragma: no cover - older vLLM
-    from vllm.attention import Attention
+    from vllm.attention import Attention  # type: ignore[import-not-found,no-redef]  # not in the vLLM checked
 
 # HF tensor name piece -> (vLLM parameter name piece, shard id of the fused parameter)
 FUSED = {
@@ -221,7 +221,8 @@ class ParallaxForCausalLM(nn.Module):
             if shard is None:
                 getattr(param, "weight_loader", default_weight_loader)(param, tensor)
             else:
-                param.weight_loader(param, tensor, shard)
+                # vLLM's fused layers attach weight_loader to their parameters at run time.
+                param.weight_loader(param, tensor, shard)  # type: ignore[attr-defined]
             loaded.add(param_name)
         check.finish()
         return loaded

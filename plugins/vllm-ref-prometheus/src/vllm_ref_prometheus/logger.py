@@ -42,7 +42,7 @@ elif vllm_version() is not None:
     # Outside the supported range vLLM still loads the entry point and refuses anything that
     # is not a StatLoggerBase; stay loadable and inert.
     try:
-        from vllm.v1.metrics.loggers import StatLoggerBase as _Base  # type: ignore[no-redef]
+        from vllm.v1.metrics.loggers import StatLoggerBase as _Base
     except Exception:
         _Base = object
 

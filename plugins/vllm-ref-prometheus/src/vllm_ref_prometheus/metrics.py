@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -40,7 +40,7 @@ class MetricSpec:
     cap: str = ""  # histograms: cap the buckets at this engine limit (max_num_batched_tokens | max_num_seqs)
     # Under multi-process serving (api_server_count > 1) each process writes its own gauge value;
     # the newest step and a constant 1 are the meaningful merges.
-    multiprocess_mode: str = "max"
+    multiprocess_mode: Literal["max", "mostrecent"] = "max"
 
     def exposed(self) -> list[str]:
         """The series names Prometheus stores for this metric."""

@@ -34,7 +34,7 @@ import math
 import os
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
 from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
@@ -116,7 +116,7 @@ def _empty(q: RequestQueue) -> bool:
 class FairShareQueue(RequestQueue):
     """vLLM's waiting queue, split per tenant; see the module docstring for the order."""
 
-    def __init__(self, policy: Any, weights: dict[str, Fraction | float] | None = None):
+    def __init__(self, policy: Any, weights: Mapping[str, Fraction | float] | None = None):
         self.policy = policy
         self.weights = dict(weights or {})
         self._k, self._unit = _token_units(self.weights)
@@ -217,6 +217,7 @@ class FairShareQueue(RequestQueue):
         extra = sum(num_scheduled_tokens.values()) - len(num_scheduled_tokens)
         delta: dict[str, int] = {}
         new: Iterable[str] = ()
+        n: int | None  # a request's tokens this step; None below: not scheduled this step
         if num_scheduled_tokens.keys() != last.keys():
             for req_id in last.keys() - num_scheduled_tokens.keys():  # not scheduled this time
                 count[last.pop(req_id)] -= 1
@@ -399,7 +400,7 @@ class FairShareScheduler(Patch):
     roles = ("engine_core",)
 
     @override
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # self: vLLM's Scheduler
         FairShareScheduler.original("__init__")(self, *args, **kwargs)
         queue = FairShareQueue(self.policy, parse_weights(os.environ.get(WEIGHTS_ENV)))
         for request in self.waiting:  # empty in vLLM today; kept so nothing could be lost
@@ -407,7 +408,7 @@ class FairShareScheduler(Patch):
         self.waiting = queue
 
     @override
-    def _update_after_schedule(self, scheduler_output: Any) -> None:
+    def _update_after_schedule(self: Any, scheduler_output: Any) -> None:  # self: vLLM's Scheduler
         FairShareScheduler.original("_update_after_schedule")(self, scheduler_output)
         if isinstance(self.waiting, FairShareQueue):
             self.waiting.charge(self.requests, scheduler_output.num_scheduled_tokens)
@@ -428,7 +429,7 @@ class TenantValidation(Patch):
     roles = ("front_end",)
 
     @override
-    def _verify_args(self) -> None:
+    def _verify_args(self: Any) -> None:  # self: vLLM's SamplingParams
         TenantValidation.original("_verify_args")(self)
         why = tenant_error(self.extra_args)
         if why:

@@ -162,8 +162,10 @@ class _CompiledEntropy:
             # The thread count is written into the generated code, but inductor's on-disk cache
             # key leaves it out unless it is set: a kernel compiled in a 1-thread process (the
             # tests) was otherwise loaded, serial, by a 2-thread one (2x the time).
-            with shape_config.patch(use_duck_shape=False, backed_size_oblivious=True), \
-                    inductor_config.patch({"cpp.threads": torch.get_num_threads()}):
+            # torch adds patch() to each config module at import (install_config_module); unlike
+            # inductor's config, this one declares no stub for it.
+            with (shape_config.patch(use_duck_shape=False, backed_size_oblivious=True),  # type: ignore[attr-defined]
+                  inductor_config.patch({"cpp.threads": torch.get_num_threads()})):
                 s, de = self.fn(logits, rows)
             if counters["stats"]["unique_graphs"] != graphs:
                 self.compile_seconds.append(time.perf_counter() - t0)

@@ -54,7 +54,7 @@ class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
     """
 
     def __init__(self, vllm_config: Any, *args: Any, **kwargs: Any) -> None:
-        target = args[0] if args else kwargs.get("req_states", kwargs.get("device"))
+        target: Any = args[0] if args else kwargs.get("req_states", kwargs.get("device"))
         self._v1 = self._v2 = None
         if not ENABLED:
             return
