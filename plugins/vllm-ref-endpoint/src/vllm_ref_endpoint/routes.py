@@ -149,7 +149,7 @@ def router() -> APIRouter:
                                      f"environment to enable PUT {PREFIX}/scheduler/weights.")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than json parses
             body = None
         text = _weights_text(body)
         found = [t for t in await _engine_cores(_engine(request), "ref_endpoint_set_weights", text) if t]
