@@ -72,7 +72,7 @@ def hostile_text(max_size: int = 200) -> st.SearchStrategy[str]:
 
 
 def deep(depth: int, leaf: Any = 1) -> Any:
-    """A list nested `depth` deep (built without recursion, so any depth works)."""
+    """Lists and dicts nested `depth` deep, alternating (built without recursion, so any depth works)."""
     value = leaf
     for i in range(depth):
         value = [value] if i % 2 else {"k": value}
