@@ -4,7 +4,7 @@ The policy (what an operator can rely on):
 - A request's tenant is `vllm_xargs["ref_tenant"]` (SamplingParams.extra_args offline): 1-64
   characters from A-Z a-z 0-9 _ . -, starting with a letter or digit. Without it: "default".
 - Tenant weights come from REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
-  weigh 1.
+  weigh 1. Every weight, from the setting or a live change, obeys check_weight: 0.001 to 10^6.
 - Each tenant has a virtual service V = (tokens vLLM scheduled for its requests) / weight,
   prefill and decode tokens alike. A request's pending prefill (its prompt; prompt and output
   after a preemption) is charged when it is admitted, so that admissions within one step see
