@@ -167,3 +167,14 @@ def test_any_tenant_value_is_accepted_or_refused_with_a_bounded_message(value):
         assert isinstance(value, str) and 1 <= len(value) <= 64
     else:
         assert why.startswith("ref_scheduler: vllm_xargs['ref_tenant']") and len(why) < 500
+
+
+@pytest.mark.vllm
+def test_issue_27_the_setting_fails_start_up_of_a_real_vllm(vllm, tiny_model):
+    """End to end for the setting: the 400-digit weight stops a real vLLM at start-up, in the
+    front end, with the plugin's message (it used to start, and every report failed after)."""
+    run = vllm.run(tiny_model, requests=[{"prompt": "Hi"}], sampling={"max_tokens": 2}, plugins=["ref_scheduler"],
+                   env={fair_share.WEIGHTS_ENV: "gold=" + "1" * 400}, expect_failure=True, timeout=600)
+    assert not run.outputs
+    text = run.extra["error"] + run.log
+    assert "ref_scheduler: REF_SCHEDULER_WEIGHTS must be" in text and "from 0.001 to 1000000" in text
