@@ -83,3 +83,33 @@ def test_any_max_chars_setting_is_in_bounds_or_a_start_up_error(raw):
         assert len(text) < 1000
         return
     assert 1 <= value <= MAX_MAX_CHARS
+
+
+@pytest.fixture(scope="module")
+def processor(embed_model):
+    """The real processor with the served model's real tokenizer (no engine): what vLLM's front
+    end calls, parse_data then pre_process."""
+    from types import SimpleNamespace
+
+    from vllm.tokenizers import get_tokenizer
+    from vllm_ref_io.processor import RefIOProcessor
+
+    config = SimpleNamespace(model_config=SimpleNamespace(max_model_len=64))
+    return RefIOProcessor(config, SimpleNamespace(get_tokenizer=lambda: get_tokenizer(str(embed_model))))
+
+
+@FUZZ
+@given(DATA)
+def test_a_refused_request_leaves_the_processor_as_it_was(processor, data):
+    from vllm_ref_io import processor as P
+
+    plans, counters = dict(processor._plans), dict(P._state)
+    try:
+        prompts = processor.pre_process(processor.parse_data(data), "fuzz")
+    except ValueError as exc:  # InvalidRequest: vLLM's validation error, a ValueError too
+        assert str(exc).startswith("ref_io: field ") and getattr(exc, "parameter", None) is not None, str(exc)[:300]
+        assert processor._plans == plans and P._state == counters  # no trace
+        return
+    assert prompts and all(len(p["prompt_token_ids"]) <= 64 for p in prompts)
+    assert processor._plans.pop("fuzz")[1]  # the one plan this request made
+    assert processor._plans == plans and P._state == counters
