@@ -125,3 +125,16 @@ def test_the_bounds_themselves_are_accepted():
     assert parse({MODE_KEY: "schedule", "ref_temp_start": 100, "ref_temp_end": 0, "ref_temp_steps": 10_000_000})
     assert parse({MODE_KEY: "entropy", "ref_temp_min": 0, "ref_temp_max": 100.0, "ref_temp_exponent": 0.01})
     assert parse({MODE_KEY: "entropy", "ref_temp_exponent": 100})
+
+
+@FUZZ
+@given(st.dictionaries(KEYS, VALUES, max_size=4), st.sampled_from(["schedule", "entropy"]))
+def test_the_worker_never_fails_on_a_request(args, mode):
+    """In the worker (after the front end's check, or where the environment differs) a bad rule
+    leaves the request untouched; the engine must never fail on it."""
+    from types import SimpleNamespace
+
+    from vllm_ref_temperature.state import request_spec
+
+    spec = request_spec(SimpleNamespace(temperature=1.0, extra_args={**args, MODE_KEY: mode}))
+    assert spec is None or torch.isfinite(temperatures(spec)).all()
