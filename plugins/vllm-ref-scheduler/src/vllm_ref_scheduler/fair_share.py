@@ -34,7 +34,7 @@ import math
 import os
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
 from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
@@ -174,7 +174,7 @@ def _head(q: RequestQueue) -> Any:
     return q[0] if isinstance(q, deque) else q.peek_request()
 
 
-def _token_units(weights: dict[str, Fraction | float]) -> tuple[int, dict[str, int]]:
+def _token_units(weights: Mapping[str, Fraction | float]) -> tuple[int, dict[str, int]]:
     """Virtual time in integers: K units per token at weight 1, K / w per token at weight w,
     with K the least common multiple of the weights' numerators, so that every unit is whole."""
     exact = {t: Fraction(w) for t, w in weights.items()}
@@ -190,7 +190,7 @@ def _empty(q: RequestQueue) -> bool:
 class FairShareQueue(RequestQueue):
     """vLLM's waiting queue, split per tenant; see the module docstring for the order."""
 
-    def __init__(self, policy: Any, weights: dict[str, Fraction | float] | None = None):
+    def __init__(self, policy: Any, weights: Mapping[str, Fraction | float] | None = None):
         self.policy = policy
         self.weights = check_weights(dict(weights or {}))
         self._k, self._unit = _token_units(self.weights)
@@ -241,7 +241,7 @@ class FairShareQueue(RequestQueue):
     # PUTs ever new numerators would otherwise grow every virtual time without bound.
     _MAX_UNIT_BITS = 256
 
-    def set_weights(self, weights: dict[str, Fraction | float]) -> dict[str, Any]:
+    def set_weights(self, weights: Mapping[str, Fraction | float]) -> dict[str, Any]:
         """Use `weights` from the next admission on, and answer the new snapshot(): one step
         that happens whole or not at all (a refused or failing change leaves every field as it
         was). What each tenant has used so far keeps its meaning (V in tokens per unit of
