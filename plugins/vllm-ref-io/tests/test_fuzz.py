@@ -101,15 +101,15 @@ def processor(embed_model):
 @FUZZ
 @given(DATA)
 def test_a_refused_request_leaves_the_processor_as_it_was(processor, data):
-    from vllm_ref_io import processor as P
+    from vllm_ref_io import status
 
-    plans, counters = dict(processor._plans), dict(P._state)
+    plans, counters = dict(processor._plans), status()
     try:
         prompts = processor.pre_process(processor.parse_data(data), "fuzz")
     except ValueError as exc:  # InvalidRequest: vLLM's validation error, a ValueError too
         assert str(exc).startswith("ref_io: field ") and getattr(exc, "parameter", None) is not None, str(exc)[:300]
-        assert processor._plans == plans and P._state == counters  # no trace
+        assert processor._plans == plans and status() == counters  # no trace
         return
     assert prompts and all(len(p["prompt_token_ids"]) <= 64 for p in prompts)
     assert processor._plans.pop("fuzz")[1]  # the one plan this request made
-    assert processor._plans == plans and P._state == counters
+    assert processor._plans == plans and status() == counters
