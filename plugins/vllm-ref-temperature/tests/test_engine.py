@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 import requests
-from vllm_ref_harness import tiny_llama
+from vllm_ref_harness import metric_sum, tiny_llama
 
 pytestmark = pytest.mark.vllm
 PROMPT = "Once upon a time there was"
@@ -165,6 +165,42 @@ def test_bad_values_are_http_400_and_server_keeps_serving(server, client, xargs,
     assert "ref_temperature" in text and needle in text
     ok = complete(client, PROMPT, xargs=schedule(1.0, 0.5, 2), max_tokens=4, temperature=1.0, seed=0)
     assert len(ok.choices[0].token_ids) == 4
+
+
+# Issue 27: hostile ref_temp_* values against the real server (a bounded batch), sent as raw JSON
+# so NaN, huge integers and lone surrogates arrive as a hostile client would send them.
+HOSTILE_XARGS = [
+    '{"ref_temp_mode": "schedule", "ref_temp_steps": ' + str(2**64 - 1) + "}",  # the largest int vLLM passes on
+    '{"ref_temp_mode": "schedule", "ref_temp_start": ' + str(-(2**63)) + "}",
+    '{"ref_temp_mode": "schedule", "ref_temp_start": 1e308}', '{"ref_temp_mode": "schedule", "ref_temp_end": 101}',
+    '{"ref_temp_mode": "schedule", "ref_temp_end": Infinity}', '{"ref_temp_mode": "schedule", "ref_temp_end": -1e-320}',
+    '{"ref_temp_mode": "schedule", "ref_temp_steps": 10000001}', '{"ref_temp_mode": "schedule", "ref_temp_steps": 2.5}',
+    '{"ref_temp_mode": "entropy", "ref_temp_exponent": 1e-320}',
+    '{"ref_temp_mode": "entropy", "ref_temp_exponent": 1e308}',
+    '{"ref_temp_mode": "entropy", "ref_temp_min": 3, "ref_temp_max": 2}', '{"ref_temp_mode": "\\ud800"}',
+    '{"ref_temp_mode": "%s"}' % ("x" * 100_000), '{"ref_temp_mode": ["schedule"]}', '{"ref_temp_mode": true}',
+    '{"ref_temp_mode": "schedule", "ref_temp_%s": 1}' % ("k" * 10_000), '{"ref_temp_start": 1}',
+]
+# Integers beyond [-2^63, 2^64) vLLM refuses itself, before any plugin sees them (its own 400).
+VLLM_REFUSES = ['{"ref_temp_mode": "schedule", "ref_temp_steps": %s}' % ("9" * 400),
+                '{"ref_temp_mode": "schedule", "ref_temp_start": %s}' % ("1" * 400)]
+
+
+def test_hostile_values_are_400s_naming_the_plugin_and_change_nothing(server, client):
+    finished = lambda: metric_sum(server.metrics(), "vllm:request_success_total")  # noqa: E731
+    before = finished()
+    for xargs in HOSTILE_XARGS + VLLM_REFUSES:
+        body = '{"model": ' + json.dumps(str(tiny_llama())) + ', "prompt": "Hi", "max_tokens": 2, "vllm_xargs": ' \
+            + xargs + "}"
+        r = requests.post(server.url + "/v1/completions", data=body.encode(), timeout=60,
+                          headers={"Content-Type": "application/json"})
+        who = "ref_temperature" if xargs in HOSTILE_XARGS else "extra_args integers must be between"
+        assert r.status_code == 400 and who in r.text, (xargs[:80], r.status_code, r.text[:300])
+        assert len(r.text) < 3000  # the refusal does not echo a 100 000-character value
+    assert finished() == before  # nothing refused reached the engine
+    ok = complete(client, PROMPT, xargs=schedule(1.0, 0.5, 2), max_tokens=4, temperature=1.0, seed=0)
+    assert len(ok.choices[0].token_ids) == 4
+    assert finished() == before + 1
 
 
 def test_probe_saw_the_processor_in_the_workers(server, client):

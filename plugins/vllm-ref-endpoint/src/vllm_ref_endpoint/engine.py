@@ -46,8 +46,10 @@ class EngineMethods(Patch):
         queue = _queue(self)
         if queue is None:
             return None
-        queue.set_weights(sys.modules["vllm_ref_scheduler.fair_share"].parse_weights(text))
-        return queue.snapshot()
+        # Parsed in full before the queue is touched; set_weights changes the queue and builds
+        # its report in one step that happens whole or not at all, so a refusal changes nothing.
+        report = queue.set_weights(sys.modules["vllm_ref_scheduler.fair_share"].parse_weights(text, "weights"))
+        return report if report is not None else queue.snapshot()  # a scheduler older than this one
 
 
 class WorkerMethods(Patch):

@@ -66,11 +66,6 @@ class Tenants(BaseModel):
     tenants: dict[str, Tenant]
 
 
-_WEIGHTS_ACCEPTED = ('a JSON object {"weights": {TENANT: WEIGHT, ...}} with tenant names like '
-                     "vllm_xargs['ref_tenant'] (1-64 characters from A-Z a-z 0-9 _ . -) and positive "
-                     'finite weights (numbers, or fractions as strings such as "1/3")')
-
-
 def _engine(request: Request) -> Any:
     client = getattr(request.app.state, "ref_endpoint_engine", None)
     if client is None:  # the CPU-only render server has no engine
@@ -93,29 +88,35 @@ def _inactive(where: str) -> HTTPException:
 
 
 def _weights_text(body: Any) -> str:
-    """The body of PUT .../weights as REF_SCHEDULER_WEIGHTS text; HTTPException(400) if bad."""
+    """The body of PUT .../weights as REF_SCHEDULER_WEIGHTS text; HTTPException(400) if bad.
+
+    Every weight is checked here by the scheduler's own rule (check_weight, the one that reads
+    REF_SCHEDULER_WEIGHTS too), before anything is sent to the engine."""
+    try:
+        from vllm_ref_scheduler.fair_share import MAX_WEIGHTED_TENANTS, WEIGHT_RULE, check_weight, shown
+    except ImportError:
+        raise _inactive("this server (vllm-ref-scheduler is not installed, or a version without check_weight)") \
+            from None
+    accepted = (f'a JSON object {{"weights": {{TENANT: WEIGHT, ...}}}} with 1 to {MAX_WEIGHTED_TENANTS} '
+                f'tenants, weights as JSON numbers or as text such as "1/3"; {WEIGHT_RULE}')
     weights = body.get("weights") if isinstance(body, dict) else None
-    if not isinstance(weights, dict) or not weights or set(body) != {"weights"}:
-        raise HTTPException(400, f"{PLUGIN}: field 'weights' is missing or not an object; accepted: "
-                                 f"{_WEIGHTS_ACCEPTED}.")
+    if not isinstance(weights, dict) or not weights or set(body) != {"weights"} \
+            or len(weights) > MAX_WEIGHTED_TENANTS:
+        raise HTTPException(400, f"{PLUGIN}: field 'weights' is missing, not an object, empty or too large; "
+                                 f"accepted: {accepted}.")
     items = []
     for tenant, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, str)) or "," in str(weight) \
-                or "=" in str(weight) or "," in tenant or "=" in tenant:
-            raise HTTPException(400, f"{PLUGIN}: field 'weights.{tenant}' = {weight!r} is invalid; accepted: "
-                                     f"{_WEIGHTS_ACCEPTED}.")
-        items.append(f"{tenant}={weight}")
-    text = ",".join(items)
-    try:
-        from vllm_ref_scheduler.fair_share import parse_weights
-    except ImportError:
-        raise _inactive("this server (vllm-ref-scheduler is not installed)") from None
-    try:
-        parse_weights(text)  # the start-up setting's own validation
-    except ValueError as exc:
-        raise HTTPException(400, f"{PLUGIN}: field 'weights' is invalid ({exc}); accepted: "
-                                 f"{_WEIGHTS_ACCEPTED}.") from None
-    return text
+        try:
+            # JSON's own types only: the text form of anything else could mean something else.
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, str)):
+                raise ValueError(type(weight).__name__)
+            exact = check_weight(tenant, weight, source="field 'weights'")
+        except ValueError:
+            name = tenant if len(tenant) <= 64 and tenant.isprintable() else shown(tenant, 40)
+            raise HTTPException(400, f"{PLUGIN}: field 'weights.{name}' = {shown(weight)} is invalid; "
+                                     f"accepted: {accepted}.") from None
+        items.append(f"{tenant}={exact}")  # exact: "3", "1/3"; parsed back to the same fraction
+    return ",".join(items)
 
 
 def router() -> APIRouter:
@@ -148,7 +149,7 @@ def router() -> APIRouter:
                                      f"environment to enable PUT {PREFIX}/scheduler/weights.")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than json parses
             body = None
         text = _weights_text(body)
         found = [t for t in await _engine_cores(_engine(request), "ref_endpoint_set_weights", text) if t]

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from vllm.inputs import TokensPrompt
 
 DEFAULT_MAX_CHARS = 1_000_000
+# The largest REF_IO_MAX_CHARS: 10^8 characters are some 25 million tokens, tens of thousands of
+# windows and gigabytes of tokenizer offsets for one request; a server meant for more should
+# split documents before sending them.
+MAX_MAX_CHARS = 100_000_000
 MAX_PENDING = 4096  # plans of requests whose post_process never came (an aborted request)
 
 
@@ -54,12 +58,12 @@ def max_chars_setting(env: Any = None) -> int:
     if not raw:
         return DEFAULT_MAX_CHARS
     try:
-        value = int(raw)
-    except ValueError:
+        value = int(raw) if raw.isascii() else 0
+    except ValueError:  # also an integer of more than 4300 digits
         value = 0
-    if value < 1:
-        raise ValueError(f"{W.PLUGIN}: {MAX_CHARS_ENV}={raw!r} is not accepted; accepted: a positive "
-                         f"integer (characters), unset for {DEFAULT_MAX_CHARS}")
+    if not 1 <= value <= MAX_MAX_CHARS:
+        raise ValueError(f"{W.PLUGIN}: {MAX_CHARS_ENV}={W.shown(raw)} is not accepted; accepted: an integer "
+                         f"from 1 to {MAX_MAX_CHARS} (characters), unset for {DEFAULT_MAX_CHARS}")
     return value
 
 

@@ -43,6 +43,15 @@ class Window:
     tokens: int  # document tokens in it (specials not counted): the weight of "mean"
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters: a refusal echoes what it refuses, never all of it."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # ValueError: an int too long for repr
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit - 12]}...({len(text)} chars)"
+
+
 def _int(data: dict[str, Any], field: str, accepted: str) -> int | None:
     value = data.get(field)
     if value is None:
@@ -58,17 +67,27 @@ def parse_request(data: object, max_model_len: int, specials: int, max_chars: in
     if not isinstance(data, dict):
         raise BadRequest("data", f"must be a JSON object, got {type(data).__name__}",
                          f"an object with keys {', '.join(FIELDS)}")
-    unknown = sorted(set(data) - set(FIELDS))
+    # Named as given where printable and short; keys of other types (offline callers) sort too.
+    unknown = sorted(k if isinstance(k, str) and len(k) <= 64 and k.isprintable() else shown(k, 40)
+                     for k in data if k not in FIELDS)
     if unknown:
         raise BadRequest(unknown[0], "is not a field of this plugin", ", ".join(FIELDS))
     text = data.get("text")
+    text_ok = f"a non-empty string of valid Unicode (no lone surrogates), at most {max_chars} characters"
     if not isinstance(text, str):
-        raise BadRequest("text", f"must be a string, got {type(text).__name__}", "a non-empty string")
+        raise BadRequest("text", f"must be a string, got {type(text).__name__}", text_ok)
     if not text.strip():
-        raise BadRequest("text", "is empty", "a non-empty string")
+        raise BadRequest("text", "is empty", text_ok)
     if len(text) > max_chars:
         raise BadRequest("text", f"has {len(text)} characters, above the limit of this server",
-                         f"at most {max_chars} characters (REF_IO_MAX_CHARS)")
+                         f"{text_ok} (REF_IO_MAX_CHARS)")
+    try:
+        # JSON's "\ud800" escape gives a lone surrogate: no tokenizer can encode it, and the
+        # refusal belongs here, naming the field, rather than in the tokenizer.
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("text", f"has a lone surrogate {exc.object[exc.start]!r} at character {exc.start}",
+                         text_ok) from None
     smallest = specials + 1
     window_ok = f"an integer from {smallest} to {max_model_len} (the served max_model_len)"
     window = _int(data, "window", window_ok)
@@ -80,8 +99,8 @@ def parse_request(data: object, max_model_len: int, specials: int, max_chars: in
     if overlap is not None and not 0 <= overlap < content:
         raise BadRequest("overlap", f"is {overlap}", overlap_ok)
     aggregate = data.get("aggregate") or "mean"  # null means the default, as for every optional field
-    if aggregate not in AGGREGATES:
-        raise BadRequest("aggregate", f"is {aggregate!r}", " | ".join(map(repr, AGGREGATES)))
+    if not isinstance(aggregate, str) or aggregate not in AGGREGATES:
+        raise BadRequest("aggregate", f"is {shown(aggregate)}", " | ".join(map(repr, AGGREGATES)))
     return_windows = data.get("return_windows")
     return_windows = False if return_windows is None else return_windows
     if not isinstance(return_windows, bool):

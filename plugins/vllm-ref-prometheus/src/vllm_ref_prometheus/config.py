@@ -6,6 +6,7 @@ Pushgateway at run time is not (see export.py).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -39,8 +40,13 @@ class Config:
     job: str = DEFAULT_JOB
 
 
+MAX_URL_CHARS = 2048  # what browsers and proxies reliably carry; a longer gateway URL is a mistake
+
+
 def _bad(var: str, value: str, accepted: str) -> ConfigError:
-    return ConfigError(f"ref_prometheus: {var}={value!r} is invalid; accepted values: {accepted}")
+    shown = repr(value)
+    shown = shown if len(shown) <= 200 else f"{shown[:180]}...({len(value)} chars)"  # echo, never a megabyte
+    return ConfigError(f"ref_prometheus: {var}={shown} is invalid; accepted values: {accepted}")
 
 
 def _parse_listen(value: str) -> tuple[str, int] | None:
@@ -53,7 +59,9 @@ def _parse_listen(value: str) -> tuple[str, int] | None:
     if not sep:
         host, port_text = DEFAULT_HOST, value
     host = host.strip("[]")  # [::1]:9400
-    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    # ASCII digits, at most 5 of them: str.isdigit() is also true of "²", which int() refuses.
+    digits = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
+    if not host or not host.isprintable() or len(host) > 253 or not digits or not 1 <= int(port_text) <= 65535:
         raise _bad(LISTEN_ENV, value, accepted)
     return host, int(port_text)
 
@@ -62,18 +70,26 @@ def _parse_pushgateway(value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _bad(PUSHGATEWAY_ENV, value,
-                   "an http:// or https:// URL of a Pushgateway (e.g. http://127.0.0.1:9091), "
-                   "or empty to push nothing")
+    accepted = (f"an http:// or https:// URL of a Pushgateway of at most {MAX_URL_CHARS} printable characters, "
+                f"its port (if any) in 1-65535 (e.g. http://127.0.0.1:9091), or empty to push nothing")
+    try:
+        if len(value) > MAX_URL_CHARS or not value.isprintable() or not value.isascii():
+            raise ValueError(value)
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when out of range or not a number
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError(value)
+    except ValueError:  # urlsplit's own too ("Invalid IPv6 URL")
+        raise _bad(PUSHGATEWAY_ENV, value, accepted) from None
     return value.rstrip("/")
 
 
 def _parse_interval(value: str) -> float:
+    # 0.1 s: more often would make pushing the metrics the gateway's main load; 3600 s: a push
+    # less than hourly is a stale series in any dashboard.
     accepted = "a number of seconds between 0.1 and 3600"
     try:
-        seconds = float(value)
+        seconds = float(value) if value.isascii() else math.nan
     except ValueError:
         raise _bad(PUSH_INTERVAL_ENV, value, accepted) from None
     if not 0.1 <= seconds <= 3600:

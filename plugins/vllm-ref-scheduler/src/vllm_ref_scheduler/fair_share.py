@@ -4,7 +4,7 @@ The policy (what an operator can rely on):
 - A request's tenant is `vllm_xargs["ref_tenant"]` (SamplingParams.extra_args offline): 1-64
   characters from A-Z a-z 0-9 _ . -, starting with a letter or digit. Without it: "default".
 - Tenant weights come from REF_SCHEDULER_WEIGHTS, e.g. "gold=3,free=1"; unnamed tenants
-  weigh 1.
+  weigh 1. Every weight, from the setting or a live change, obeys check_weight: 0.001 to 10^6.
 - Each tenant has a virtual service V = (tokens vLLM scheduled for its requests) / weight,
   prefill and decode tokens alike. A request's pending prefill (its prompt; prompt and output
   after a preemption) is charged when it is admitted, so that admissions within one step see
@@ -51,6 +51,37 @@ _ATTR = "_ref_tenant"  # cached on each vLLM Request
 _UNKNOWN = ""  # never a valid tenant name: requests the engine no longer knows
 
 
+# Bounds of a weight, and why. A ratio of 10^9 between the lightest and the heaviest tenant is
+# beyond any share anyone means; inside it the integer virtual times stay small and the float
+# report (V / unit) cannot overflow or round to 0. Six decimal places (a denominator of at most
+# 10^6) are more precision than a share needs, and keep the integer unit (the lcm of the
+# weights' numerators) small. 32 characters per weight and a 3-digit exponent keep the parse
+# itself cheap ("1e999999999" would be a 10^9-digit integer), and 256 weighted tenants keep a
+# request body or a setting small.
+WEIGHT_MIN = Fraction(1, 1000)
+WEIGHT_MAX = Fraction(10**6)
+WEIGHT_MAX_DENOMINATOR = 10**6
+WEIGHT_MAX_CHARS = 32
+MAX_WEIGHTED_TENANTS = 256
+WEIGHT_RULE = (f"tenant names like vllm_xargs['{TENANT_KEY}'] (1-64 characters from A-Z a-z 0-9 _ . -, starting "
+               f"with a letter or digit), each named once, and weights that are decimal numbers or fractions from "
+               f"0.001 to 1000000 with at most 6 decimal places (a denominator up to 1000000), written in at most "
+               f"{WEIGHT_MAX_CHARS} characters")
+WEIGHTS_ACCEPTED = (f"a comma list of at most {MAX_WEIGHTED_TENANTS} tenant=weight items with {WEIGHT_RULE} "
+                    f"(e.g. 'gold=3,free=0.5,bronze=1/3')")
+_NUMBER_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[0-9]+/[0-9]+", re.ASCII)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: an error message echoes what it refuses, never a
+    megabyte of it (and a deeply nested value's repr cannot recurse without bound)."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # ValueError: an int too long for repr
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit - 12]}...({len(text)} chars)"
+
+
 def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
     """Why the request's tenant value is unacceptable, or None."""
     if not extra_args or TENANT_KEY not in extra_args:
@@ -59,26 +90,69 @@ def tenant_error(extra_args: dict[str, Any] | None) -> str | None:
     if isinstance(value, str) and _TENANT_RE.fullmatch(value):
         return None
     return (f"ref_scheduler: vllm_xargs[{TENANT_KEY!r}] must be a string of 1-64 characters from "
-            f"A-Z a-z 0-9 _ . - starting with a letter or digit; got {value!r} ({type(value).__name__})")
+            f"A-Z a-z 0-9 _ . - starting with a letter or digit; got {shown(value)} ({type(value).__name__})")
 
 
-def parse_weights(text: str | None) -> dict[str, Fraction]:
+def check_weight(tenant: Any, value: Any, source: str = WEIGHTS_ENV) -> Fraction:
+    """The one rule for a tenant's weight, whatever carried it (REF_SCHEDULER_WEIGHTS, the
+    endpoint's PUT, a caller of set_weights): the weight as an exact fraction, or ValueError
+    naming the plugin, `source`, the item and the accepted range."""
+    weight = None
+    if isinstance(tenant, str) and _TENANT_RE.fullmatch(tenant):
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) <= WEIGHT_MAX_CHARS and _NUMBER_RE.fullmatch(text):
+                try:
+                    weight = Fraction(text)
+                except ZeroDivisionError:
+                    weight = None
+        elif isinstance(value, float):  # as written (0.1 is 1/10, not the binary double); nan, inf fail
+            text = repr(value)
+            weight = Fraction(text) if _NUMBER_RE.fullmatch(text) else None
+        elif isinstance(value, (int, Fraction)) and not isinstance(value, bool):
+            weight = Fraction(value)
+    if weight is None or not WEIGHT_MIN <= weight <= WEIGHT_MAX or weight.denominator > WEIGHT_MAX_DENOMINATOR:
+        raise ValueError(f"ref_scheduler: {source}: bad item {shown(tenant)}: {shown(value)}; accepted: "
+                         f"{WEIGHT_RULE}")
+    return weight
+
+
+def parse_weights(text: str | None, source: str = WEIGHTS_ENV) -> dict[str, Fraction]:
     """"gold=3,free=0.5" -> {"gold": 3, "free": 1/2} as exact fractions; bad input raises
-    ValueError."""
+    ValueError naming the plugin, `source` (the setting, or the request's field) and the
+    accepted form. REF_SCHEDULER_WEIGHTS and the endpoint's PUT are both read here."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"ref_scheduler: {source} must be {WEIGHTS_ACCEPTED}; {why}")
+
+    if text is not None and not isinstance(text, str):
+        raise bad(f"got {type(text).__name__}")
     weights: dict[str, Fraction] = {}
-    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+    items = [s.strip() for s in (text or "").split(",", MAX_WEIGHTED_TENANTS + 1)]
+    items = [s for s in items if s]
+    if len(items) > MAX_WEIGHTED_TENANTS:
+        raise bad(f"it names more than {MAX_WEIGHTED_TENANTS} tenants")
+    for item in items:
         tenant, sep, raw = item.partition("=")
         tenant = tenant.strip()
+        if tenant in weights:
+            raise bad(f"tenant {shown(tenant)} is named twice")
         try:
-            weight = Fraction(raw.strip()) if sep else Fraction(0)
-        except (ValueError, ZeroDivisionError):  # also "inf" and "nan"
-            weight = Fraction(0)
-        if not _TENANT_RE.fullmatch(tenant) or not weight > 0:
-            raise ValueError(f"ref_scheduler: {WEIGHTS_ENV} must be a comma list of tenant=weight with "
-                             f"tenant names like vllm_xargs['{TENANT_KEY}'] and positive finite weights "
-                             f"(e.g. 'gold=3,free=1'); bad item {item!r}")
-        weights[tenant] = weight
+            weights[tenant] = check_weight(tenant, raw if sep else None, source)
+        except ValueError:
+            raise bad(f"bad item {shown(item)}") from None
     return weights
+
+
+def check_weights(weights: Any, source: str = "weights") -> dict[str, Fraction]:
+    """Weights given as a mapping (tenant -> number or fraction text), checked by the same rule
+    as parse_weights."""
+    if not isinstance(weights, dict):
+        raise ValueError(f"ref_scheduler: {source} must be a mapping of tenant to weight, got "
+                         f"{type(weights).__name__}; accepted: {WEIGHT_RULE}")
+    if len(weights) > MAX_WEIGHTED_TENANTS:
+        raise ValueError(f"ref_scheduler: {source} names more than {MAX_WEIGHTED_TENANTS} tenants; accepted: "
+                         f"at most {MAX_WEIGHTED_TENANTS}, with {WEIGHT_RULE}")
+    return {t: check_weight(t, w, source) for t, w in weights.items()}
 
 
 def tenant_of(request: Any) -> str:
@@ -100,7 +174,7 @@ def _head(q: RequestQueue) -> Any:
     return q[0] if isinstance(q, deque) else q.peek_request()
 
 
-def _token_units(weights: dict[str, Fraction | float]) -> tuple[int, dict[str, int]]:
+def _token_units(weights: Mapping[str, Fraction | float]) -> tuple[int, dict[str, int]]:
     """Virtual time in integers: K units per token at weight 1, K / w per token at weight w,
     with K the least common multiple of the weights' numerators, so that every unit is whole."""
     exact = {t: Fraction(w) for t, w in weights.items()}
@@ -118,7 +192,7 @@ class FairShareQueue(RequestQueue):
 
     def __init__(self, policy: Any, weights: Mapping[str, Fraction | float] | None = None):
         self.policy = policy
-        self.weights = dict(weights or {})
+        self.weights = check_weights(dict(weights or {}))
         self._k, self._unit = _token_units(self.weights)
         self._v: dict[str, int] = {}  # tenant -> virtual service, K units per token at weight 1
         self._clock = 0  # the V at which the last request was admitted, same units
@@ -153,25 +227,45 @@ class FairShareQueue(RequestQueue):
         """The policy's state, for operators: {"clock": V of the last admission, "weights": the
         configured ones, "tenants": {name: {"weight", "virtual_service", "waiting"}}} (V in
         tokens per unit of weight; unnamed tenants weigh 1)."""
-        k = self._k
-        tenants = {t: {"weight": float(self.weights.get(t, 1)), "virtual_service": v / k,
+        return self._report(self._v, self._clock, self._k, self.weights)
+
+    def _report(self, vs: dict[str, int], clock: int, k: int, weights: dict[str, Fraction]) -> dict[str, Any]:
+        # The weights' bounds keep every value here a finite float (check_weight).
+        tenants = {t: {"weight": float(weights.get(t, 1)), "virtual_service": v / k,
                        "waiting": len(self._active[t]) if t in self._active else 0}
-                   for t, v in sorted(self._v.items())}
-        return {"clock": self._clock / k, "weights": {t: float(w) for t, w in sorted(self.weights.items())},
+                   for t, v in sorted(vs.items())}
+        return {"clock": clock / k, "weights": {t: float(w) for t, w in sorted(weights.items())},
                 "tenants": tenants}
 
-    def set_weights(self, weights: dict[str, Fraction | float]) -> None:
-        """Use `weights` from the next admission on. What each tenant has used so far keeps its
-        meaning (V in tokens per unit of weight): the integer unit grows to a common multiple
-        of the old and the new one, so every V converts exactly."""
-        new_k, new_unit = _token_units(weights)
+    # Above this size the common unit of the old and the new weights is not kept: a client that
+    # PUTs ever new numerators would otherwise grow every virtual time without bound.
+    _MAX_UNIT_BITS = 256
+
+    def set_weights(self, weights: Mapping[str, Fraction | float]) -> dict[str, Any]:
+        """Use `weights` from the next admission on, and answer the new snapshot(): one step
+        that happens whole or not at all (a refused or failing change leaves every field as it
+        was). What each tenant has used so far keeps its meaning (V in tokens per unit of
+        weight): the integer unit grows to a common multiple of the old and the new one, so
+        every V converts exactly, unless that multiple would exceed 2^256; then V is converted
+        to the new unit rounded to the nearest unit (an error below one token)."""
+        checked = check_weights(dict(weights))  # raises before anything changes
+        new_k, new_unit = _token_units(checked)
         k = math.lcm(self._k, new_k)
-        old, new = k // self._k, k // new_k
-        self._v = {t: v * old for t, v in self._v.items()}
-        self._clock *= old
-        self.weights, self._k = dict(weights), k
-        self._unit = {t: u * new for t, u in new_unit.items()}
+        if k.bit_length() <= self._MAX_UNIT_BITS:
+            old = k // self._k
+            vs = {t: v * old for t, v in self._v.items()}
+            clock = self._clock * old
+        else:
+            k, old_k = new_k, self._k
+            vs = {t: (2 * v * k + old_k) // (2 * old_k) for t, v in self._v.items()}
+            clock = (2 * self._clock * k + old_k) // (2 * old_k)
+        new = k // new_k
+        unit = {t: u * new for t, u in new_unit.items()}
+        report = self._report(vs, clock, k, checked)  # built before the commit: it cannot fail after it
+        # The commit: plain assignments, nothing here can raise.
+        self._v, self._clock, self.weights, self._k, self._unit = vs, clock, checked, k, unit
         self._stale = True  # every key holds the old V: the next pick rebuilds the order
+        return report
 
     # -- the policy --
     def _pick(self) -> str:

@@ -10,7 +10,6 @@ is not touched.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ OFF, SCHEDULE, ENTROPY = 0, 1, 2
 MODES = {"schedule": SCHEDULE, "entropy": ENTROPY}
 
 # key -> (environment variable with the process-wide default, built-in default, kind)
-# kind: "temp" = finite number >= 0, "steps" = integer >= 0, "exponent" = finite number > 0.
+# kind: "temp", "steps" or "exponent"; the accepted range of each is in BOUNDS.
 SCHEDULE_KEYS: dict[str, tuple[str, float, str]] = {
     PREFIX + "start": (setting(PLUGIN, "start"), 1.5, "temp"),
     PREFIX + "end": (setting(PLUGIN, "end"), 0.7, "temp"),
@@ -42,10 +41,19 @@ ENTROPY_KEYS: dict[str, tuple[str, float, str]] = {
 KEYS_BY_MODE = {SCHEDULE: SCHEDULE_KEYS, ENTROPY: ENTROPY_KEYS}
 ALL_KEYS = (MODE_KEY, *SCHEDULE_KEYS, *ENTROPY_KEYS)
 
+# The accepted range of each kind, inclusive, and why (one home: requests and settings alike):
+# - temp: logits divided by 100 are already close to uniform for any model, and larger values
+#   (1e308) would overflow to inf in float32 and turn masked logits into NaN; 0 means as cold
+#   as float32 allows (applied as 1e-6).
+# - steps: a whole number of generated tokens; 10^7 is beyond any model's context length, and
+#   the bound keeps the position arithmetic exact in float64.
+# - exponent: h ** e with h in [0, 1]; outside [0.01, 100] the curve is a step at 0 or 1
+#   already, and 1e-300 or 1e300 only reach the same step through underflow.
+BOUNDS: dict[str, tuple[float, float]] = {"temp": (0.0, 100.0), "steps": (0, 10_000_000), "exponent": (0.01, 100.0)}
 _ACCEPTED = {
-    "temp": "a finite number >= 0 (0 means as cold as float32 allows)",
-    "steps": "an integer >= 0",
-    "exponent": "a finite number > 0",
+    "temp": "a number from 0 to 100 (0 means as cold as float32 allows)",
+    "steps": "an integer from 0 to 10000000",
+    "exponent": "a number from 0.01 to 100",
 }
 
 
@@ -68,14 +76,28 @@ def _error(what: str) -> ValueError:
     return ValueError(f"{PLUGIN}: {what}")
 
 
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # ValueError: an int too long for repr
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else f"{text[:68]}...({len(text)} chars)"
+
+
+def _key(name: str) -> str:
+    return name if len(name) <= 64 and name.isprintable() else _shown(name)
+
+
 def _check_value(name: str, value: Any, kind: str, source: str) -> float:
+    """The one check of a number, from a request or a setting: bool is not a number, a huge
+    int is compared as an int (float() of it would overflow), NaN fails every comparison."""
+    lo, hi = BOUNDS[kind]
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok and kind == "steps":
-        ok = isinstance(value, int) and value >= 0
-    elif ok:
-        ok = math.isfinite(value) and (value > 0 if kind == "exponent" else value >= 0)
+        ok = isinstance(value, int)
+    ok = ok and lo <= value <= hi
     if not ok:
-        raise _error(f"{source} {name} = {value!r} is invalid; accepted: {_ACCEPTED[kind]}.")
+        raise _error(f"{source} {name} = {_shown(value)} is invalid; accepted: {_ACCEPTED[kind]}.")
     return float(value)
 
 
@@ -85,8 +107,8 @@ def _env_default(env: str, builtin: float, kind: str) -> float:
         return float(builtin)
     try:
         value: Any = int(text) if kind == "steps" else float(text)
-    except ValueError:
-        raise _error(f"environment variable {env}={text!r} is invalid; "
+    except ValueError:  # also an integer of more than 4300 digits
+        raise _error(f"environment variable {env}={_shown(text)} is invalid; "
                      f"accepted: {_ACCEPTED[kind]}.") from None
     return _check_value(env, value, kind, "environment variable")
 
@@ -130,18 +152,19 @@ def parse(extra_args: Mapping[str, Any] | None) -> TempSpec | None:
         return None
     unknown = sorted(set(ours) - set(ALL_KEYS))
     if unknown:
-        raise _error(f"unknown extra_args key(s) {', '.join(unknown)}; accepted keys: {', '.join(ALL_KEYS)}.")
+        raise _error(f"unknown extra_args key(s) {', '.join(map(_key, unknown[:8]))}; "
+                     f"accepted keys: {', '.join(ALL_KEYS)}.")
     if MODE_KEY not in ours:
         raise _error(f"{MODE_KEY} is required when other {PREFIX}* keys are given; "
                      f"accepted values: {', '.join(MODES)}.")
     mode_name = ours.pop(MODE_KEY)
     if not isinstance(mode_name, str) or mode_name not in MODES:
-        raise _error(f"{MODE_KEY} = {mode_name!r} is invalid; accepted values: {', '.join(MODES)}.")
+        raise _error(f"{MODE_KEY} = {_shown(mode_name)} is invalid; accepted values: {', '.join(MODES)}.")
     mode = MODES[mode_name]
     keys = KEYS_BY_MODE[mode]
     foreign = sorted(set(ours) - set(keys))
     if foreign:
-        raise _error(f"key(s) {', '.join(foreign)} do not apply to {MODE_KEY}={mode_name}; "
+        raise _error(f"key(s) {', '.join(map(_key, foreign))} do not apply to {MODE_KEY}={mode_name}; "
                      f"accepted with it: {', '.join(keys)}.")
     values = []
     for key, (env, builtin, kind) in keys.items():
