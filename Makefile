@@ -13,16 +13,17 @@ export VENV
 install:
 	@VLLM_SPEC='$(VLLM_SPEC)' bash scripts/install.sh
 
+# DEMO_ARGS=--dry-run: every contribution imported and wired, nothing booted.
 demo: install
-	$(PY) demo/run_demo.py
+	$(PY) demo/run_demo.py $(DEMO_ARGS)
 
 # The default run: every package's tests, real engines included (about 20-30 min on 2 cores).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Unit tests only: no engine boots.
 test-fast: install
-	$(PY) -m pytest -m "not vllm"
+	$(PY) -m pytest -m "not vllm" $(PYTEST_ARGS)
 
 # actionlint: the GitHub Actions workflows (the repository's and the one the example carries).
 lint: install
@@ -44,9 +45,11 @@ dist: install
 # .venv-matrix/results/ (kept when other cells rerun or a run is interrupted), then the table
 # and the check of every SUPPORTED_VLLM against it. Narrow it with
 # MATRIX_VERSIONS=0.31.0,0.32.0 and/or MATRIX_PLUGINS=plugins/vllm-ref-model.
+# MATRIX_DRY_RUN=1: hatch reads the environments (no cell runs), then the grid is rendered and
+# checked from the committed results, which leaves the tree as it was.
 MATRIX_PLUGINS ?= plugins/*
 matrix: install
-	$(VENV)/bin/hatch run $(if $(MATRIX_VERSIONS),+vllm=$(MATRIX_VERSIONS)) matrix:cell '$(MATRIX_PLUGINS)'
+	$(VENV)/bin/hatch $(if $(MATRIX_DRY_RUN),env show --json matrix >/dev/null,run $(if $(MATRIX_VERSIONS),+vllm=$(MATRIX_VERSIONS)) matrix:cell '$(MATRIX_PLUGINS)')
 	$(PY) -m vllm_ref_harness.matrix render --grid --results .venv-matrix/results --projects 'plugins/*'
 	$(PY) scripts/facts.py
 	$(PY) -m vllm_ref_harness.matrix check --projects 'plugins/*'
