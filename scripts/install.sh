@@ -50,3 +50,11 @@ if ! command -v prometheus >/dev/null 2>&1 && [ "${SKIP_APT:-0}" != 1 ] && comma
   # The package would start a system service on some hosts; tests run their own server.
   $sudo_ systemctl stop prometheus >/dev/null 2>&1 || true
 fi
+
+# scripts/tests/test_matrix_page_width.py measures the compatibility grid in a real browser
+# (Debian's headless-capable Chromium).
+if ! command -v chromium >/dev/null 2>&1 && [ "${SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "install: installing Debian's chromium"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
