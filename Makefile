@@ -46,11 +46,12 @@ dist: install
 # and the check of every SUPPORTED_VLLM against it. Narrow it with
 # MATRIX_VERSIONS=0.31.0,0.32.0 and/or MATRIX_PLUGINS=plugins/vllm-ref-model.
 # MATRIX_DRY_RUN=1: hatch reads the environments (no cell runs), then the grid is rendered and
-# checked from the committed results, which leaves the tree as it was.
+# checked from the committed results alone (local cell files are not merged), which leaves the
+# tree as it was.
 MATRIX_PLUGINS ?= plugins/*
 matrix: install
 	$(VENV)/bin/hatch $(if $(MATRIX_DRY_RUN),env show --json matrix >/dev/null,run $(if $(MATRIX_VERSIONS),+vllm=$(MATRIX_VERSIONS)) matrix:cell '$(MATRIX_PLUGINS)')
-	$(PY) -m vllm_ref_harness.matrix render --grid --results .venv-matrix/results --projects 'plugins/*'
+	$(PY) -m vllm_ref_harness.matrix render --grid --results $(if $(MATRIX_DRY_RUN),.venv-matrix/no-results,.venv-matrix/results) --projects 'plugins/*'
 	$(PY) scripts/facts.py
 	$(PY) -m vllm_ref_harness.matrix check --projects 'plugins/*'
 
