@@ -59,30 +59,31 @@ def draw(out: Path, root: Path = ROOT) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    plt.rcParams.update({"svg.hashsalt": "vllm-ref", "svg.fonttype": "none", "font.size": 8})
+    plt.rcParams.update({"svg.hashsalt": "vllm-ref", "svg.fonttype": "none", "font.size": 9})
     ours = plugins_by_group(root)
     groups = list(LOADS)
-    fig, ax = plt.subplots(figsize=(8.6, 4.6))
-    left, cw, rh = 2.6, 1.5, 0.62
+    fig, ax = plt.subplots(figsize=(7.8, 4.4))
+    left, cw, rh = 3.0, 1.55, 0.62
     for j, proc in enumerate(PROCESSES):
         ax.text(left + j * cw + cw / 2, len(groups) * rh + 0.15, proc, ha="center", va="bottom", fontweight="bold")
     for i, group in enumerate(groups):
         y = (len(groups) - 1 - i) * rh
         names = ", ".join(ours[group]) or "(none of ours)"
-        ax.text(0, y + rh / 2 + 0.08, group, va="center", fontfamily="monospace", fontsize=7.5)
-        ax.text(0, y + rh / 2 - 0.14, names, va="center", color="#1565c0", fontsize=7.5)
+        ax.text(0, y + rh / 2 + 0.08, group, va="center", fontfamily="monospace", fontsize=8.5)
+        ax.text(0, y + rh / 2 - 0.14, names, va="center", color="#1565c0", fontsize=8.5)
         for j in range(len(PROCESSES)):
             how = LOADS[group].get(j)
             colour = "#c8e6c9" if how == "" else "#fff3c4" if how else "#f5f5f5"
             ax.add_patch(FancyBboxPatch((left + j * cw + 0.05, y + 0.05), cw - 0.1, rh - 0.1,
                                         boxstyle="round,pad=0,rounding_size=0.06", fc=colour, ec="#bbbbbb", lw=0.6))
             label = "loads" if how == "" else how if how else ""
-            ax.text(left + j * cw + cw / 2, y + rh / 2, label, ha="center", va="center", fontsize=7,
+            ax.text(left + j * cw + cw / 2, y + rh / 2, label, ha="center", va="center", fontsize=8,
                     color="#333333")
-    ax.text(0, -0.35, "Processes start with spawn: only code run from an entry point, in each process, reaches it. "
-            "The front end spawns the engine core, which spawns one worker per rank.", fontsize=7, color="#555555")
+    ax.text(0, -0.35, "Processes start with spawn: only code run from an entry point, in each process, reaches it.\n"
+            "The front end spawns the engine core, which spawns one worker per rank.", fontsize=8, color="#555555",
+            va="top")
     ax.set_xlim(-0.05, left + len(PROCESSES) * cw + 0.05)
-    ax.set_ylim(-0.5, len(groups) * rh + 0.6)
+    ax.set_ylim(-0.8, len(groups) * rh + 0.6)
     ax.axis("off")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
