@@ -4,7 +4,7 @@ A module moved or renamed under a target that nothing else runs (as `make bench`
 the removed scripts/matrix.py) fails here. The quickest forms boot no engine: the demo and the
 benchmarks import and wire everything with --dry-run, the matrix reads hatch's environments and
 re-renders the committed results (the tree stays as it was), `make test` collects every test.
-About 4 minutes on 2 idle cores, most of it vLLM imports.
+About 2.5 minutes on 2 cores, most of it vLLM imports.
 """
 
 from __future__ import annotations
