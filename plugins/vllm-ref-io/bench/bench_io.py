@@ -23,15 +23,12 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # io_cases: the tests' documents
 
 
 def cpu_name() -> str:
@@ -51,9 +48,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()
 
-    from io_cases import SERVE_ARGS, document
     from transformers import AutoTokenizer
     from vllm_ref_harness import VllmServer, tiny_llama_embed
+    from vllm_ref_io.testing import SERVE_ARGS, document
 
     model = tiny_llama_embed()
     doc = document(args.sentences, 7)
