@@ -83,17 +83,16 @@ def reference(model: str | Path, data: dict[str, Any], max_model_len: int = 512)
             break
         start += size - overlap
     vecs = torch.stack([w["embedding"] for w in windows])
-    if how == "none":
-        doc = None
-    else:
+    doc: list[float] | None = None
+    if how != "none":
         if how == "first":
-            doc = vecs[0]
+            vec = vecs[0]
         elif how == "max":
-            doc = vecs.max(dim=0).values
+            vec = vecs.max(dim=0).values
         else:
             weights = torch.tensor([float(w["tokens"]) for w in windows])
-            doc = (vecs * weights[:, None]).sum(0) / weights.sum()
-        doc = torch.nn.functional.normalize(doc, dim=0).tolist()
+            vec = (vecs * weights[:, None]).sum(0) / weights.sum()
+        doc = torch.nn.functional.normalize(vec, dim=0).tolist()
     return {"embedding": doc, "tokens": len(ids),
             "windows": [{**w, "embedding": w["embedding"].tolist()} for w in windows]}
 

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import torch
@@ -63,7 +63,7 @@ _ids = itertools.count()
 
 
 def make_scheduler(model: str | Path, *, max_num_seqs: int = 1, num_blocks: int = 4096,
-                   max_num_batched_tokens: int = 2048, policy: str = "fcfs",
+                   max_num_batched_tokens: int = 2048, policy: Literal["fcfs", "priority"] = "fcfs",
                    cls: type[Scheduler] = Scheduler) -> Scheduler:
     cfg = EngineArgs(model=str(model), max_num_seqs=max_num_seqs, max_model_len=512, enforce_eager=True,
                      block_size=BLOCK, max_num_batched_tokens=max_num_batched_tokens,
@@ -252,7 +252,7 @@ def _queue_in_order(server: Any, record: Record, workload: list[tuple[str, str |
         t = threading.Thread(target=_send, args=(server, name, tenant, tokens, errors))
         t.start()
         threads.append(t)
-        wait_for(lambda name=name: record.has("add", name), f"{name} to reach the scheduler")
+        wait_for(functools.partial(record.has, "add", name), f"{name} to reach the scheduler")
 
 
 def _send(server: Any, name: str, tenant: str | None, tokens: int, errors: list[BaseException]) -> None:
