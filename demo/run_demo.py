@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from vllm_ref_harness import ProbeReport, VllmServer, tiny_llama
 
-from vllm_ref_harness import ProbeReport, VllmServer, tiny_llama  # noqa: E402
+# Run as a script, so its folder is sys.path[0] and `contrib` imports by name.
+HERE = Path(__file__).resolve().parent
 
 
 def contributions() -> list[ModuleType]:

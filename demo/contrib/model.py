@@ -15,7 +15,7 @@ SERVER_ARGS: list[str] = ["--dtype", "float32"]
 
 def model_path() -> pathlib.Path:
     """The cached tiny Parallax checkpoint (made on first use under $REF_HARNESS_CACHE)."""
-    from vllm_ref_harness import tiny_parallax
+    from vllm_ref_model.testing import tiny_parallax
 
     return tiny_parallax()
 

@@ -17,7 +17,8 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout
+# The device machine runs the benches from a copy of the checkout where nothing is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import triton  # noqa: E402
 from vllm_ref_kernels import triton_ops  # noqa: E402

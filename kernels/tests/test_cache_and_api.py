@@ -73,7 +73,7 @@ def test_missing_triton_is_one_warning_or_a_clear_error(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "vllm_ref_kernels.triton_ops", None)
     monkeypatch.delattr(K, "triton_ops", raising=False)
     monkeypatch.setattr(K, "_warned", [])
-    with caplog.at_level("WARNING", logger="vllm_ref_kernels"):
+    with caplog.at_level("WARNING", logger="vllm_ref.kernels"):
         assert K.implementation("cuda") == "reference"
         assert K.implementation("cuda") == "reference"
     assert [r.getMessage() for r in caplog.records if "triton cannot be imported" in r.getMessage()] != []

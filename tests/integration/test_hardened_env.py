@@ -8,7 +8,8 @@ boot shows the check is live: one VLLM_REF_* name makes the same start-up fail.
 """
 
 import pytest
-from vllm_ref_harness import ALL_ROLES, free_port, tiny_parallax
+from vllm_ref_harness import ALL_ROLES, free_port
+from vllm_ref_model.testing import tiny_parallax
 
 pytestmark = pytest.mark.vllm
 

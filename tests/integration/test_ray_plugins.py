@@ -23,7 +23,7 @@ ARGS = {"tensor_parallel_size": 2, "dtype": "float32"}
 
 
 def test_reference_plugins_in_ray_workers(vllm) -> None:
-    from vllm_ref_harness import tiny_parallax
+    from vllm_ref_model.testing import tiny_parallax
 
     model = tiny_parallax()
     common = dict(requests=REQUESTS, sampling={"max_tokens": 6, "temperature": 0.0}, plugins=PLUGINS)

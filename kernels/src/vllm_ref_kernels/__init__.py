@@ -25,7 +25,7 @@ from . import reference
 
 __all__ = ["implementation", "paged_attention", "reference", "reshape_and_cache"]
 
-logger = logging.getLogger("vllm_ref_kernels")
+logger = logging.getLogger("vllm_ref.kernels")
 _warned: list[bool] = []  # the missing-triton warning is logged once per process
 IMPL_ENV = "REF_KERNELS_IMPL"
 _IMPLS = ("auto", "triton", "reference")

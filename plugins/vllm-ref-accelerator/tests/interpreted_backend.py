@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import vllm_ref_accelerator
 from vllm_ref_accelerator import attention as attn
 
 assert os.environ.get("TRITON_INTERPRET") == "1", "run through test_backend.py"
@@ -75,7 +76,7 @@ def test_prefill_then_mixed_step_matches_plain_attention(head_size, window):
     step([0, 0], [20, 7], k_all, v_all)  # two prefills, crossing a block boundary
     step([20, 7], [1, 3], k_all, v_all)  # a decode and a chunked-prefill continuation
     step([21, 10], [1, 1], k_all, v_all)  # pure decode: the decode kernel alone
-    assert attn.RAN["layers"] >= 1 and attn.RAN["kernels"] == "triton"
+    assert vllm_ref_accelerator.STATE["layers"] >= 1 and vllm_ref_accelerator.STATE["kernels"] == "triton"
 
 
 def test_this_process_interprets_the_kernels():

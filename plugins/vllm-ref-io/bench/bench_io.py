@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +32,6 @@ from pathlib import Path
 import requests
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # io_cases: the tests' documents
 # Every benchmark's latest ratios, drawn on docs/benchmarks.md (scripts/plot_bench.py).
 FIGURES = Path(__file__).resolve().parents[3] / "docs" / "bench" / "figures.json"
 
@@ -58,9 +56,9 @@ def main() -> None:
     ap.add_argument("--record", type=Path, default=FIGURES, help="where the ratios go (default: %(default)s)")
     args = ap.parse_args()
 
-    from io_cases import SERVE_ARGS, document
     from transformers import AutoTokenizer
     from vllm_ref_harness import VllmServer, tiny_llama_embed
+    from vllm_ref_io.testing import SERVE_ARGS, document
 
     model = tiny_llama_embed()
     doc = document(args.sentences, 7)

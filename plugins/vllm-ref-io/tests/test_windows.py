@@ -88,7 +88,7 @@ def processor(embed_model):
 
 
 def test_processor_cuts_the_tokenizers_ids_and_spans_are_characters(processor):
-    from io_cases import EXTRA
+    from vllm_ref_io.testing import EXTRA
 
     text = (EXTRA + " ") * 8
     enc = processor.tokenizer(text, add_special_tokens=False)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file, save_file
-from vllm_ref_harness import ALL_ROLES, tiny_parallax, write_parallax
+from vllm_ref_harness import ALL_ROLES
 from vllm_ref_model.reference import ParallaxReference
+from vllm_ref_model.testing import tiny_parallax, write_parallax
 
 pytestmark = pytest.mark.vllm
 

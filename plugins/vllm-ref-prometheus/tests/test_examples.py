@@ -7,15 +7,16 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import tomllib
 import yaml
-from refprom_helpers import EXAMPLES
 from vllm_ref_prometheus import METRICS, exported_names
+
+# The dashboards and rules this plugin documents (the repository's examples/prometheus).
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "prometheus"
 
 STAT_LOGGER = EXAMPLES.parent / "stat_logger"
 NAME_RE = re.compile(r"\b(vllm_ref_\w+|vllm:\w+)")
@@ -84,11 +85,12 @@ def test_minimal_stat_logger_project():
     from vllm.v1.metrics.loggers import PrometheusStatLogger, StatLoggerBase
     from vllm.v1.metrics.stats import IterationStats
 
-    sys.path.insert(0, str(STAT_LOGGER / "src"))
-    try:
-        cls = getattr(__import__(module), cls_name)
-    finally:
-        sys.path.remove(str(STAT_LOGGER / "src"))
+    # Loaded from the example's file, as a module of its own: the example is never installed here.
+    init = STAT_LOGGER / "src" / module / "__init__.py"
+    spec = importlib.util.spec_from_file_location(module, init, submodule_search_locations=[str(init.parent)])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cls = getattr(mod, cls_name)
     assert issubclass(cls, StatLoggerBase) and not issubclass(cls, PrometheusStatLogger)
     config = SimpleNamespace(model_config=SimpleNamespace(served_model_name="example"))
     logger = cls(config, engine_indexes=[0, 1])

@@ -5,10 +5,10 @@ import socket
 import urllib.request
 
 from prometheus_client import REGISTRY, Counter
-from refprom_helpers import FakePushgateway, sample
 from vllm_ref_harness import free_port
 from vllm_ref_prometheus import export
 from vllm_ref_prometheus.config import load_config
+from vllm_ref_prometheus.testing import FakePushgateway, sample
 
 _marker = Counter("vllm_ref_export_test_marker", "Test-only counter.", registry=REGISTRY)
 _marker.inc(3)

@@ -19,6 +19,7 @@ def run(body: str) -> subprocess.CompletedProcess:
 def test_without_vllm_one_warning_and_nothing_registered():
     proc = run("""
         sys.modules["vllm"] = None  # import vllm -> ImportError
+        import vllm_ref_prometheus
         import vllm_ref_prometheus.logger as lg
         import vllm_ref_prometheus.logger  # a second import warns no more
         log = lg.RefPrometheusStatLogger(object(), [0])
@@ -26,7 +27,8 @@ def test_without_vllm_one_warning_and_nothing_registered():
         log.log_engine_initialized()
         from prometheus_client import REGISTRY
         names = [n for c in REGISTRY._collector_to_names for n in REGISTRY._collector_to_names[c]]
-        print("ACTIVE", lg.ACTIVE, "BUILT", lg.BUILT, "REF", [n for n in names if "vllm_ref" in n])
+        loggers = vllm_ref_prometheus.STATE["loggers"]
+        print("ACTIVE", lg.ACTIVE, "BUILT", loggers, "REF", [n for n in names if "vllm_ref" in n])
     """)
     assert proc.returncode == 0, proc.stderr
     assert "ACTIVE False BUILT 0 REF []" in proc.stdout
@@ -45,6 +47,7 @@ def test_unsupported_vllm_stays_a_loadable_inert_stat_logger():
             mods[name] = types.ModuleType(name)
         mods["vllm.v1.metrics.loggers"].StatLoggerBase = StatLoggerBase
         sys.modules.update(mods)
+        import vllm_ref_prometheus
         import vllm_ref_prometheus.logger as lg
         log = lg.RefPrometheusStatLogger(object(), [0])
         log.record(object(), object())

@@ -20,20 +20,18 @@ import itertools
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
 # Patches are applied by hand below, not by vLLM loading the plugin through EngineArgs.
 os.environ["VLLM_PLUGINS"] = ""
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from sched_helpers import make_request, make_scheduler  # noqa: E402
 from vllm.v1.core.sched.scheduler import Scheduler  # noqa: E402
 from vllm.v1.outputs import ModelRunnerOutput  # noqa: E402
 from vllm_ref_common import patching  # noqa: E402
 from vllm_ref_harness import tiny_llama  # noqa: E402
 from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler  # noqa: E402
+from vllm_ref_scheduler.testing import make_request, make_scheduler  # noqa: E402
 
 
 def run(model: Path, args: argparse.Namespace) -> tuple[list[float], list[float]]:

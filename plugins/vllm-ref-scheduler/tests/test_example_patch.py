@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sched_helpers import make_request, make_scheduler, step
+from vllm_ref_scheduler.testing import make_request, make_scheduler, step
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "patch" / "src"
 @pytest.fixture

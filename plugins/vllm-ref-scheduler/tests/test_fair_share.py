@@ -11,10 +11,10 @@ from fractions import Fraction
 import pytest
 import vllm_ref_common
 import vllm_ref_scheduler
-from sched_helpers import finish_order, make_request, make_scheduler, step
 from vllm_ref_common import patching
 from vllm_ref_scheduler import fair_share
 from vllm_ref_scheduler.fair_share import FairShareQueue, FairShareScheduler, TenantValidation
+from vllm_ref_scheduler.testing import finish_order, make_request, make_scheduler, step
 
 
 @pytest.fixture(autouse=True)

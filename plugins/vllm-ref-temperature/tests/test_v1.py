@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import math
 import random
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _reference import effective_spec, reference_row  # noqa: E402
-from vllm_ref_temperature import TemperatureLogitsProcessor  # noqa: E402
+from vllm_ref_temperature import TemperatureLogitsProcessor
+from vllm_ref_temperature.testing import effective_spec, reference_row
 
 vllm = pytest.importorskip("vllm")
 from vllm import SamplingParams  # noqa: E402

@@ -11,12 +11,13 @@ In pytest, the `vllm` and `vllm_module` fixtures (pytest11 entry point) do the s
 every boot down. The public surface is `__all__`; everything else is internal.
 """
 
+from .plugin_site import entry_point_site
 from .report import ALL_ROLES, ProbeError, ProbeReport, ProcessRecord
 from .runner import EngineRun, HarnessError, VllmServer, free_port, metric_sum, pip_install_target, run_engine
-from .tinymodel import cache_root, tiny_llama, tiny_llama_embed, tiny_parallax, write_parallax
+from .tinymodel import cache_root, cached_checkpoint, tiny_llama, tiny_llama_embed, write_tokenizer, write_weights
 
 __all__ = [
     "ALL_ROLES", "EngineRun", "HarnessError", "ProbeError", "ProbeReport", "ProcessRecord", "VllmServer",
-    "cache_root", "free_port", "metric_sum", "pip_install_target", "run_engine", "tiny_llama", "tiny_llama_embed",
-    "tiny_parallax", "write_parallax",
+    "cache_root", "cached_checkpoint", "entry_point_site", "free_port", "metric_sum", "pip_install_target",
+    "run_engine", "tiny_llama", "tiny_llama_embed", "write_tokenizer", "write_weights",
 ]

@@ -6,8 +6,11 @@
   end of the test, and the test fails if any vLLM process survived.
 - `vllm_module`: the same factory for module-scoped fixtures (one boot shared by a module's
   tests), torn down at the end of the module.
-At the end of the session any process still carrying this session's tag is killed and
-reported, so an interrupted run leaves nothing behind.
+Process handling switches on with the first harness fixture a test uses (or the first test
+marked `vllm`), never at import: from then on SIGTERM ends the session like Ctrl-C (teardown
+runs), and at the end of the session any process still carrying this session's tag is killed
+and reported, so an interrupted run leaves nothing behind. A session that never boots vLLM
+(any pytest run in an environment that merely has the harness installed) is left as it was.
 With `--matrix-results DIR` (or REF_MATRIX_RESULTS) the session's outcome is written as one cell
 of the compatibility matrix (see vllm_ref_harness.matrix).
 """
@@ -70,11 +73,13 @@ class VllmFactory:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
+    _activate()
     return tiny_llama()
 
 
 @pytest.fixture
 def vllm(tmp_path: Path) -> Iterator[VllmFactory]:
+    _activate()
     factory = VllmFactory(tmp_path)
     try:
         yield factory
@@ -84,6 +89,7 @@ def vllm(tmp_path: Path) -> Iterator[VllmFactory]:
 
 @pytest.fixture(scope="module")
 def vllm_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmFactory]:
+    _activate()
     factory = VllmFactory(tmp_path_factory.mktemp("vllm-module"))
     try:
         yield factory
@@ -91,6 +97,8 @@ def vllm_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmFactor
         factory.close()
 
 
+_active = False  # process handling is on (see _activate)
+_installed = False  # our SIGTERM handler is installed
 _host_sigterm: Any = None  # the handler the host project (or Python) had before ours
 
 
@@ -111,29 +119,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _host_sigterm
     config.addinivalue_line("markers", "vllm: boots a real vLLM engine (slow)")
     results = config.getoption("matrix_results", None)
     if results:
         config.pluginmanager.register(CellRecorder(config, Path(results)), "vllm-ref-matrix-cell")
-    if sys.platform != "win32":
-        try:
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        except ValueError:
-            return  # not in the main thread
-        if previous is not _on_sigterm:
-            _host_sigterm = previous
+
+
+def _activate() -> None:
+    """Switch this session's process handling on (once): the SIGTERM handler now, the reaper
+    at the end of the session."""
+    global _active, _installed, _host_sigterm
+    if _active:
+        return
+    _active = True
+    if sys.platform == "win32":
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        return  # not in the main thread
+    _installed = True
+    _host_sigterm = previous
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A test that boots vLLM without the fixtures (run_engine, VllmServer directly) says so
+    # with the marker.
+    if item.get_closest_marker("vllm") is not None:
+        _activate()
 
 
 def _restore_sigterm() -> None:
-    if _host_sigterm is not None and sys.platform != "win32":
-        try:
-            signal.signal(signal.SIGTERM, _host_sigterm)
-        except (ValueError, TypeError):
-            pass
+    global _installed
+    if not _installed:
+        return
+    _installed = False
+    try:
+        # None: the handler was not installed from Python; the default is the closest to it.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if _host_sigterm is None else _host_sigterm)
+    except (ValueError, TypeError):
+        pass
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    global _active
+    if not _active:
+        return
+    _active = False
     _restore_sigterm()
     leftovers = procs.reap(procs.SESSION_TAG, grace=5)
     if leftovers:

@@ -1,14 +1,17 @@
 """Deterministic, offline tiny checkpoints in Hugging Face layout: the one place that makes them.
 
 Every test, the demo, the benchmarks and the examples' tests use these instead of a hub model:
-a Llama (`tiny_llama`), a pooling Llama (`tiny_llama_embed`) and the model plugin's Parallax
-(`tiny_parallax`, `write_parallax`). The same arguments always give the same bytes (seeded
-weights, a tokenizer trained on a fixed corpus), and a checkpoint is written once into a cache
-folder keyed by those arguments. This is test and demo tooling: no plugin's runtime wheel ships a tokenizer trainer.
+a Llama (`tiny_llama`) and a pooling Llama (`tiny_llama_embed`). A plugin with an architecture
+of its own writes its checkpoints with the generic pieces (`write_tokenizer`, `write_weights`,
+`cached_checkpoint`), from its own `testing` module (the model plugin's Parallax:
+`vllm_ref_model.testing`). The same arguments always give the same bytes (seeded weights, a
+tokenizer trained on a fixed corpus), and a checkpoint is written once into a cache folder keyed
+by those arguments. This is test and demo tooling: no plugin's runtime wheel ships a tokenizer
+trainer.
 
 Shapes are chosen for vLLM's CPU attention: head size 64, which it supports (16 does not).
 
-    python -m vllm_ref_harness.tinymodel [llama|llama-embed|parallax] [OUT_DIR]   # prints the folder
+    python -m vllm_ref_harness.tinymodel [llama|llama-embed]   # prints the folder
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def write_tokenizer(out: Path, vocab_size: int = 512, max_len: int = 2048) -> in
     return tok.get_vocab_size()
 
 
-def _cached(name: str, params: dict[str, Any], build: Callable[[Path], object]) -> Path:
+def cached_checkpoint(name: str, params: dict[str, Any], build: Callable[[Path], object]) -> Path:
+    """The folder of checkpoint `name` for `params` under the cache, made by build(folder) the
+    first time (in a temporary folder renamed into place, so parallel runs never see half of one)."""
     key = hashlib.sha256(
         json.dumps([GENERATOR_VERSION, name, params], sort_keys=True).encode()
     ).hexdigest()[:12]
@@ -107,9 +112,11 @@ def _cached(name: str, params: dict[str, Any], build: Callable[[Path], object]) 
     return target
 
 
-def _write_model(out: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], *, seed: int,
-                 init_std: float, norm_jitter: float) -> None:
-    """config.json, generation_config.json and seeded weights for `shapes` (1-D = norm weights)."""
+def write_weights(out: Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], *, seed: int,
+                  init_std: float, norm_jitter: float = 0.0) -> None:
+    """config.json (`config` over Llama-like defaults), generation_config.json and seeded weights
+    for `shapes` into `out`: 1-D tensors are norm weights (1, or near 1 with `norm_jitter`), the
+    others drawn with standard deviation about init_std * 8 / sqrt(fan-in)."""
     import torch
     from safetensors.torch import save_file
 
@@ -123,7 +130,7 @@ def _write_model(out: Path, config: dict[str, Any], shapes: dict[str, tuple[int,
     tensors = {}
     for name, shape in shapes.items():
         if len(shape) == 1:
-            # Parallax's norms are near 1 but not 1: a loader that swaps or drops one shows up.
+            # Norms near 1 but not 1 (norm_jitter): a loader that swaps or drops one shows up.
             t = 1.0 + norm_jitter * torch.randn(*shape, generator=g) if norm_jitter else torch.ones(*shape)
         else:
             t = torch.randn(*shape, generator=g) * init_std / (shape[-1] ** 0.5) * 8
@@ -185,9 +192,9 @@ def tiny_llama(
             "num_key_value_heads": num_kv_heads, "head_dim": hd, "vocab_size": vocab,
             "tie_word_embeddings": False,
         }
-        _write_model(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
+        write_weights(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
 
-    return _cached("tiny-llama", params, build)
+    return cached_checkpoint("tiny-llama", params, build)
 
 
 def tiny_llama_embed(
@@ -227,59 +234,15 @@ def tiny_llama_embed(
             "num_key_value_heads": num_kv_heads, "head_dim": hd, "vocab_size": vocab,
             "max_position_embeddings": max_len, "tie_word_embeddings": False,
         }
-        _write_model(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
+        write_weights(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
 
-    return _cached("tiny-llama-embed", params, build)
-
-
-def write_parallax(
-    out_dir: str | Path,
-    *,
-    seed: int = 0,
-    hidden_size: int = 128,
-    num_layers: int = 2,
-    num_heads: int = 2,
-    num_kv_heads: int = 1,
-    head_dim: int | None = None,
-    intermediate_size: int = 256,
-    vocab_size: int = 512,
-    tie_word_embeddings: bool = False,
-    init_std: float = 0.5,
-) -> Path:
-    """A random checkpoint of the model plugin's Parallax architecture in out_dir (uncached).
-
-    The tensor layout comes from the plugin itself (vllm_ref_model.layout), so the writer, the
-    plugin's load_weights and its PyTorch reference cannot disagree about it.
-    """
-    from vllm_ref_model import ARCHITECTURE, MODEL_TYPE
-    from vllm_ref_model.layout import tensor_shapes
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = {
-        "architectures": [ARCHITECTURE], "model_type": MODEL_TYPE, "vocab_size": write_tokenizer(out, vocab_size),
-        "hidden_size": hidden_size, "intermediate_size": intermediate_size, "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads, "num_key_value_heads": num_kv_heads,
-        "head_dim": head_dim or hidden_size // num_heads, "tie_word_embeddings": tie_word_embeddings,
-    }
-    _write_model(out, config, tensor_shapes(config), seed=seed, init_std=init_std, norm_jitter=0.1)
-    return out
-
-
-def tiny_parallax(**kwargs: Any) -> Path:
-    """write_parallax(**kwargs) into the cache, once per distinct kwargs; returns the folder."""
-    return _cached("parallax", kwargs, lambda out: write_parallax(out, **kwargs))
+    return cached_checkpoint("tiny-llama-embed", params, build)
 
 
 if __name__ == "__main__":
     import sys
 
     kind, *rest = sys.argv[1:] or ["llama"]
-    if kind not in ("llama", "llama-embed", "parallax"):
-        sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|llama-embed|parallax] [OUT_DIR]; got {kind!r}")
-    if rest and kind == "parallax":
-        print(write_parallax(rest[0]))
-    elif rest:
-        sys.exit("an OUT_DIR is supported for parallax only; the tiny Llama is always cached")
-    else:
-        print({"llama": tiny_llama, "llama-embed": tiny_llama_embed, "parallax": tiny_parallax}[kind]())
+    if kind not in ("llama", "llama-embed") or rest:
+        sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|llama-embed]; got {sys.argv[1:]}")
+    print({"llama": tiny_llama, "llama-embed": tiny_llama_embed}[kind]())

@@ -25,7 +25,8 @@ from vllm_ref_common import (
     warn_once,
 )
 
-__all__ = ["ACTIVATION_ENV", "ANY_VERSION_ENV", "PLATFORM_CLS", "PLUGIN", "SUPPORTED_VLLM", "register", "status"]
+__all__ = ["ACTIVATION_ENV", "ANY_VERSION_ENV", "PLATFORM_CLS", "PLUGIN", "STATE", "SUPPORTED_VLLM", "register",
+           "status"]
 
 PLUGIN = "ref_accelerator"
 SUPPORTED_VLLM = ">=0.32,<0.34"
@@ -34,6 +35,10 @@ ANY_VERSION_ENV = any_version_env(PLUGIN)
 PLATFORM_CLS = "vllm_ref_accelerator.platform.RefAcceleratorPlatform"
 
 logger = logging.getLogger("vllm_ref.accelerator")
+
+# What this process did, for status(), written where it happens (attention.py): attention layers
+# built on the kernels, and the kernels' implementation, recorded by the first forward pass.
+STATE: dict[str, Any] = {"layers": 0, "kernels": None}
 
 
 def register() -> str | None:
@@ -71,8 +76,6 @@ def status() -> dict[str, Any]:
     """
     platforms = sys.modules.get("vllm.platforms")
     current = vars(platforms).get("_current_platform") if platforms is not None else None
-    attention = sys.modules.get(f"{__name__}.attention")
-    ran = dict(attention.RAN) if attention is not None else {"layers": 0, "kernels": None}
     name = None if current is None else type(current).__name__
-    return {"effect": name == "RefAcceleratorPlatform", "platform": name, "attention": ran["layers"],
-            "kernels": ran["kernels"], "gate": gate_verdict(PLUGIN)}
+    return {"effect": name == "RefAcceleratorPlatform", "platform": name, "attention": STATE["layers"],
+            "kernels": STATE["kernels"], "gate": gate_verdict(PLUGIN)}

@@ -23,6 +23,7 @@ from vllm.v1.attention.backend import (
     CommonAttentionMetadata,
 )
 
+from . import STATE
 from .platform import (
     BACKEND_NAME,
     PLATFORM_NAME,
@@ -54,11 +55,6 @@ def check_interpreter() -> None:
             f"{PLATFORM_NAME} platform: Triton was imported in this process before TRITON_INTERPRET=1 "
             f"was set, so its kernels cannot run on the simulated device. Set TRITON_INTERPRET=1 in the "
             f"environment before starting (or keep vLLM's default multiprocess engine).")
-
-
-# Read by status(): attention layers built on the kernels here, and the kernels' implementation,
-# recorded by the first forward pass (one dict lookup per call after that, no counting).
-RAN: dict[str, object] = {"layers": 0, "kernels": None}
 
 
 class RefAcceleratorAttentionBackend(AttentionBackend):
@@ -125,6 +121,8 @@ class RefAcceleratorMetadata:
 
 
 class RefAcceleratorMetadataBuilder(AttentionMetadataBuilder[RefAcceleratorMetadata]):
+    # Not removable: vLLM declares AttentionMetadataBuilder.__init__ abstract, so a builder that
+    # inherits it cannot be instantiated ("abstract method __init__").
     def __init__(self, kv_cache_spec, layer_names: list[str], vllm_config, device: torch.device):
         super().__init__(kv_cache_spec, layer_names, vllm_config, device)
 
@@ -181,7 +179,7 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):  # typ
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
         self.attn_type = attn_type
         check_interpreter()
-        RAN["layers"] += 1  # type: ignore[operator]
+        STATE["layers"] += 1
 
     def do_kv_cache_update(self, layer, key: torch.Tensor, value: torch.Tensor, kv_cache: torch.Tensor,
                            slot_mapping: torch.Tensor) -> None:
@@ -213,6 +211,6 @@ class RefAcceleratorAttentionImpl(AttentionImpl[RefAcceleratorMetadata]):  # typ
             attn_metadata.query_start_loc, scale=self.scale, sliding_window=self.sliding_window,
             softcap=self.softcap, out=output[:n], num_decodes=attn_metadata.num_decodes,
         )
-        if RAN["kernels"] is None:
-            RAN["kernels"] = kernels.implementation(query.device)
+        if STATE["kernels"] is None:
+            STATE["kernels"] = kernels.implementation(query.device)
         return output

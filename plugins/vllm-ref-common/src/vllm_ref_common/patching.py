@@ -5,7 +5,6 @@ A patch is a class that is never instantiated. It names its target and lists met
     class CountSteps(Patch):
         name = "count_steps"
         target = "vllm.v1.core.sched.scheduler:Scheduler"   # "module:Class", or "module" for functions
-        min_vllm, max_vllm = "0.28", "0.34"                 # [min, max); None = open
         roles = ("engine_core",)                            # None = every process
 
         @override
@@ -44,7 +43,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .gate import version_in_range, vllm_version, warn_once
+from .gate import vllm_version, warn_once
 from .roles import process_roles
 
 __all__ = [
@@ -90,8 +89,6 @@ class Patch:
 
     name: ClassVar[str] = ""
     target: ClassVar[str] = ""
-    min_vllm: ClassVar[str | None] = None
-    max_vllm: ClassVar[str | None] = None
     roles: ClassVar[tuple[str, ...] | None] = None
 
     @classmethod
@@ -136,10 +133,6 @@ class Patch:
                     return False
             return True
 
-    @classmethod
-    def version_range(cls) -> str:
-        parts = [f">={cls.min_vllm}" if cls.min_vllm else "", f"<{cls.max_vllm}" if cls.max_vllm else ""]
-        return ",".join(p for p in parts if p)
 
 
 # --- bookkeeping -------------------------------------------------------------------------------
@@ -244,22 +237,15 @@ def _signature_drift(patch_fn: Any, original: Any, is_method: bool) -> str | Non
 
 # --- apply / remove ----------------------------------------------------------------------------
 
-def apply(patch: type[Patch], *, ignore_version: bool = False) -> bool:
-    """Apply `patch` in this process; True if it was applied now.
+def apply(patch: type[Patch]) -> bool:
+    """Apply `patch` in this process; True if it was applied now, False if it already was.
 
-    Returns False (and logs one warning) when the running vLLM is outside the patch's range,
-    and False when the patch is already applied. Raises PatchDriftError, changing nothing,
-    when a method to override is missing or its signature changed, or a method to add exists.
-    Roles are not consulted here; apply_selected() does that.
+    Raises PatchDriftError, changing nothing, when a method to override is missing or its
+    signature changed, or a method to add exists. The vLLM range is the plugin's (its version
+    gate runs before it applies anything); roles are not consulted here: apply_selected() does.
     """
     with _lock:
         if patch in _applied:
-            return False
-        version = vllm_version()
-        rng = patch.version_range()
-        if rng and not ignore_version and not (version and version_in_range(version, rng)):
-            warn_once(f"patch {patch.patch_name()}: vLLM {_running_version()} is outside its range "
-                      f"{rng}; not applied.")
             return False
         target = _resolve(patch)
         is_class = isinstance(target, type)
@@ -367,7 +353,7 @@ def selection(env: Mapping[str, str] | None = None) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-def apply_selected(patches: Iterable[type[Patch]], *, ignore_version: bool = False) -> list[str]:
+def apply_selected(patches: Iterable[type[Patch]]) -> list[str]:
     """Apply those of `patches` that REF_PATCHES selects and whose roles include this process's
     (vllm_ref_common.process_roles); return the names applied now. Unknown selected names log
     one warning."""
@@ -391,6 +377,6 @@ def apply_selected(patches: Iterable[type[Patch]], *, ignore_version: bool = Fal
                 logger.debug("patch %s not applied: roles %s, this process is %s", p.patch_name(),
                              p.roles, sorted(roles))
                 continue
-            if apply(p, ignore_version=ignore_version):
+            if apply(p):
                 done.append(p.patch_name())
         return done

@@ -22,8 +22,11 @@ SUPPORTED_VLLM = ">=0.28,<0.34"  # as measured: docs/compatibility.md
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 WRITE_ENV = setting(PLUGIN, "write")  # REF_ENDPOINT_WRITE=1 enables the write routes
 PREFIX = "/v1/ref"  # under /v1: vLLM's --api-key check guards exactly /v1, /v2, /inference, /cohere
+# What this process did, for status(), written where it happens: routes.py attaches the routes.
+STATE: dict[str, Any] = {"routes": False}
 
-__all__ = ["ANY_VERSION_ENV", "PLUGIN", "PREFIX", "SUPPORTED_VLLM", "WRITE_ENV", "endpoint", "register", "status"]
+__all__ = ["ANY_VERSION_ENV", "PLUGIN", "PREFIX", "STATE", "SUPPORTED_VLLM", "WRITE_ENV", "endpoint", "register",
+           "status"]
 
 
 def register() -> None:
@@ -53,8 +56,7 @@ def status() -> dict[str, Any]:
     "gate": the version gate's verdict (None where neither entry point ran)}.
     """
     engine = sys.modules.get(f"{__name__}.engine")
-    routes = sys.modules.get(f"{__name__}.routes")
-    done = {"routes": bool(routes and routes.ATTACHED),
+    done = {"routes": STATE["routes"],
             "engine": bool(engine and engine.EngineMethods.installed()),
             "worker": bool(engine and engine.WorkerMethods.installed())}
     return {"effect": any(done.values()), **done, "gate": gate_verdict(PLUGIN)}

@@ -15,11 +15,16 @@ from vllm_ref_common.inventory import process_report
 from vllm_ref_common.patching import Patch, add
 
 
+def _scheduler_plugin() -> Any:
+    # vllm-ref-scheduler is optional: read where vLLM loaded it, never imported from here.
+    return sys.modules.get("vllm_ref_scheduler")
+
+
 def _queue(engine: Any) -> Any:
     # The fair-share queue where ref_scheduler is applied here, else None (not installed, not
-    # selected, or outside its vLLM range). Never imported from here: only read if loaded.
-    fair_share = sys.modules.get("vllm_ref_scheduler.fair_share")
-    return fair_share.queue_of(getattr(engine, "scheduler", None)) if fair_share else None
+    # selected, or outside its vLLM range).
+    plugin = _scheduler_plugin()
+    return plugin.queue_of(getattr(engine, "scheduler", None)) if plugin is not None else None
 
 
 class EngineMethods(Patch):
@@ -48,7 +53,7 @@ class EngineMethods(Patch):
             return None
         # Parsed in full before the queue is touched; set_weights changes the queue and builds
         # its report in one step that happens whole or not at all, so a refusal changes nothing.
-        report = queue.set_weights(sys.modules["vllm_ref_scheduler.fair_share"].parse_weights(text, "weights"))
+        report = queue.set_weights(_scheduler_plugin().parse_weights(text, "weights"))
         return report if report is not None else queue.snapshot()  # a scheduler older than this one
 
 

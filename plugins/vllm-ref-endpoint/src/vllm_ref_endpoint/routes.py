@@ -21,9 +21,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 from vllm_ref_common import TRUE_VALUES, env_flag, warn_once
 
-from . import PLUGIN, PREFIX, WRITE_ENV
-
-ATTACHED = False  # set once routes are attached in this process (status() reads it)
+from . import PLUGIN, PREFIX, STATE, WRITE_ENV
 
 
 class EntryPoint(BaseModel):
@@ -170,10 +168,9 @@ class RefEndpointPlugin:
         self.active = active  # False outside the supported vLLM range: attach nothing
 
     def attach_router(self, app: FastAPI) -> None:
-        global ATTACHED
         if self.active:
             app.include_router(router())
-            ATTACHED = True
+            STATE["routes"] = True
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         state.ref_endpoint_engine = engine_client

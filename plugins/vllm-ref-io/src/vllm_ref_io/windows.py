@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PLUGIN = "ref_io"  # the same name as vllm_ref_io.PLUGIN; imported there, defined here to stay vLLM-free
+from . import PLUGIN
+
 AGGREGATES = ("mean", "max", "first", "none")
 FIELDS = ("text", "window", "overlap", "aggregate", "return_windows")
 

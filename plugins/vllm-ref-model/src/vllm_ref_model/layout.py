@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-PLUGIN = "ref_model"
+from . import PLUGIN
 
 
 class CheckpointError(ValueError):

@@ -29,7 +29,8 @@ from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead, 
 from vllm.model_executor.model_loader.weight_utils import default_weight_loader
 from vllm.sequence import IntermediateTensors
 
-from .layout import PLUGIN, CheckpointValidator
+from . import PLUGIN
+from .layout import CheckpointValidator
 
 try:  # moved under model_executor in newer vLLM
     from vllm.model_executor.layers.attention import Attention

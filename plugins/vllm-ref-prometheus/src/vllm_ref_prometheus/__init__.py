@@ -8,7 +8,6 @@ can read the metric names, and `status()`, without starting vLLM.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from vllm_ref_common import any_version_env, gate_verdict
@@ -16,12 +15,14 @@ from vllm_ref_common import any_version_env, gate_verdict
 PLUGIN = "ref_prometheus"  # first: the submodules below read it
 SUPPORTED_VLLM = ">=0.28,<0.34"
 ANY_VERSION_ENV = any_version_env(PLUGIN)
+# What this process did, for status(), written where it happens: logger.py builds the loggers.
+STATE: dict[str, int] = {"loggers": 0}
 
 from .config import Config, ConfigError, load_config  # noqa: E402
 from .metrics import FINISH_REASONS, LABELS, METRICS, PREFIX, MetricSpec, exported_names  # noqa: E402
 
 __all__ = [
-    "ANY_VERSION_ENV", "FINISH_REASONS", "LABELS", "METRICS", "PLUGIN", "PREFIX", "SUPPORTED_VLLM",
+    "ANY_VERSION_ENV", "FINISH_REASONS", "LABELS", "METRICS", "PLUGIN", "PREFIX", "STATE", "SUPPORTED_VLLM",
     "Config", "ConfigError", "MetricSpec", "exported_names", "load_config", "status",
 ]
 
@@ -33,6 +34,4 @@ def status() -> dict[str, Any]:
     `vllm serve`), "loggers": how many, "gate": the version gate's verdict (None where vLLM
     never loaded the class)}.
     """
-    logger = sys.modules.get(f"{__name__}.logger")
-    built = logger.BUILT if logger is not None else 0
-    return {"effect": built > 0, "loggers": built, "gate": gate_verdict(PLUGIN)}
+    return {"effect": STATE["loggers"] > 0, **STATE, "gate": gate_verdict(PLUGIN)}

@@ -18,14 +18,13 @@ from typing import Any
 
 from vllm_ref_common import check_vllm, vllm_version, warn_once
 
-from . import PLUGIN, SUPPORTED_VLLM, export
+from . import PLUGIN, STATE, SUPPORTED_VLLM, export
 from .config import load_config
 from .metrics import EngineMetrics, engine_metrics, families
 
 logger = logging.getLogger("vllm_ref.prometheus")
 
 ACTIVE = check_vllm(PLUGIN, SUPPORTED_VLLM)
-BUILT = 0  # loggers built in this process (status() reads it)
 
 _Base: Any = object
 _LENGTH = None
@@ -58,7 +57,6 @@ class RefPrometheusStatLogger(_Base):
     """Per-step engine metrics under the `vllm_ref_` prefix (see metrics.METRICS)."""
 
     def __init__(self, vllm_config: Any, engine_indexes: list[int] | int | None = None):
-        global BUILT
         # On a vLLM without the aggregate base this is built once per engine with an int.
         if engine_indexes is None:
             engine_indexes = [0]
@@ -76,7 +74,7 @@ class RefPrometheusStatLogger(_Base):
         model_name = str(model.served_model_name or model.model)
         self.engines = {i: engine_metrics(self.families, model_name, i) for i in self.engine_indexes}
         export.start(config)
-        BUILT += 1
+        STATE["loggers"] += 1
 
     def record(self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None,
                engine_idx: int = 0) -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import sys
+from fractions import Fraction
 from typing import Any
 
-from vllm_ref_common import any_version_env, check_vllm, env_flag, gate_verdict, setting
+from vllm_ref_common import any_version_env, check_vllm, gate_verdict, setting
 
 PLUGIN = "ref_scheduler"
 SUPPORTED_VLLM = ">=0.28,<0.34"
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 WEIGHTS_ENV = setting(PLUGIN, "weights")
 
-__all__ = ["ANY_VERSION_ENV", "PLUGIN", "SUPPORTED_VLLM", "WEIGHTS_ENV", "register", "status"]
+__all__ = ["ANY_VERSION_ENV", "PLUGIN", "SUPPORTED_VLLM", "WEIGHTS_ENV", "parse_weights", "queue_of", "register",
+           "status"]
 
 
 def register() -> None:
@@ -32,8 +34,22 @@ def register() -> None:
     from .fair_share import PATCHES, parse_weights
 
     parse_weights(os.environ.get(WEIGHTS_ENV))  # a bad setting fails start-up in every process
-    # The patches carry no vLLM range of their own: the gate above is theirs.
-    apply_selected(PATCHES, ignore_version=bool(env_flag(ANY_VERSION_ENV)))
+    apply_selected(PATCHES)
+
+
+def parse_weights(text: str | None, source: str = WEIGHTS_ENV) -> dict[str, Fraction]:
+    """"gold=3,free=0.5" -> {"gold": 3, "free": 1/2}, validated as WEIGHTS_ENV is (ValueError
+    naming the plugin, `source` and the accepted form). Imports vLLM: for processes that run it."""
+    from .fair_share import parse_weights
+
+    return parse_weights(text, source)
+
+
+def queue_of(scheduler: Any) -> Any:
+    """The fair-share queue of a vLLM Scheduler (`snapshot()`, `set_weights()`), or None where
+    the policy is not applied in this process. Imports nothing: reads only what is loaded."""
+    ours = sys.modules.get(f"{__name__}.fair_share")
+    return ours.queue_of(scheduler) if ours is not None else None
 
 
 def status() -> dict[str, Any]:

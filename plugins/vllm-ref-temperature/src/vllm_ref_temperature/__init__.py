@@ -12,7 +12,6 @@ from any process without importing them.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from vllm_ref_common import any_version_env, gate_verdict
@@ -20,8 +19,11 @@ from vllm_ref_common import any_version_env, gate_verdict
 PLUGIN = "ref_temperature"
 SUPPORTED_VLLM = ">=0.32,<0.34"
 ANY_VERSION_ENV = any_version_env(PLUGIN)
+# What this process did, for status(), written where it happens: processors built per model
+# runner (processor.py), and whether a step divided any row (state.py).
+STATE: dict[str, Any] = {"v1": 0, "v2": 0, "scaled": False}
 
-__all__ = ["ALL_KEYS", "ANY_VERSION_ENV", "PLUGIN", "SUPPORTED_VLLM", "TempSpec", "TemperatureLogitsProcessor",
+__all__ = ["ALL_KEYS", "ANY_VERSION_ENV", "PLUGIN", "STATE", "SUPPORTED_VLLM", "TempSpec", "TemperatureLogitsProcessor",
            "parse", "status"]
 
 
@@ -45,8 +47,4 @@ def status() -> dict[str, Any]:
     per model runner, "scaled": a step here divided at least one row, "gate": the version
     gate's verdict (None where the class was never loaded)}.
     """
-    processor = sys.modules.get(f"{__name__}.processor")
-    state = sys.modules.get(f"{__name__}.state")
-    built = dict(processor.BUILT) if processor is not None else {"v1": 0, "v2": 0}
-    return {"effect": any(built.values()), **built, "scaled": bool(state and state.SEEN["scaled"]),
-            "gate": gate_verdict(PLUGIN)}
+    return {"effect": STATE["v1"] + STATE["v2"] > 0, **STATE, "gate": gate_verdict(PLUGIN)}

@@ -20,7 +20,7 @@ from typing import Any
 
 from vllm_ref_common import check_vllm, vllm_version
 
-from . import ANY_VERSION_ENV, PLUGIN, SUPPORTED_VLLM
+from . import ANY_VERSION_ENV, PLUGIN, STATE, SUPPORTED_VLLM
 from .params import PREFIX, parse
 
 _BASES: list[type] = []
@@ -42,7 +42,6 @@ ENABLED = check_vllm(PLUGIN, SUPPORTED_VLLM)
 DISABLED_REASON = "" if ENABLED else (
     "vLLM is not importable" if vllm_version() is None
     else f"vLLM {vllm_version()} is outside the supported range {SUPPORTED_VLLM} (set {ANY_VERSION_ENV}=1 to override)")
-BUILT = {"v1": 0, "v2": 0}  # processors built in this process, per model runner (for status())
 
 
 class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
@@ -64,13 +63,13 @@ class TemperatureLogitsProcessor(*_BASES):  # type: ignore[misc]
         kernel.use_compiled_entropy(params.compile_entropy())
         if hasattr(target, "max_num_reqs"):  # V2: a LogitsProcRequestState
             self._v2 = state.V2State(target)
-            BUILT["v2"] += 1
+            STATE["v2"] += 1
         else:  # V1: (device, is_pin_memory)
             import torch
 
             max_num_reqs = vllm_config.scheduler_config.max_num_seqs
             self._v1 = state.V1State(max_num_reqs, torch.device(target))
-            BUILT["v1"] += 1
+            STATE["v1"] += 1
 
     @classmethod
     def validate_params(cls, sampling_params: Any) -> None:

@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import kernel
-from .params import ENTROPY, OFF, PLUGIN, SCHEDULE, TempSpec, parse
+from . import PLUGIN, STATE, kernel
+from .params import ENTROPY, OFF, SCHEDULE, TempSpec, parse
 
 logger = logging.getLogger("vllm_ref.temperature")
-# Set (never counted) by a step that divided rows: status() reads it; a store costs nothing.
-SEEN = {"scaled": False}
 
 # vLLM treats a request with temperature below this as greedy (vllm/v1/sample/sampler.py).
 GREEDY_EPS = 1e-5
@@ -121,7 +119,7 @@ class V1State:
             h = kernel.normalized_entropy(logits, self.work, rows)
             t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
             temps.index_copy_(0, self.ent_rows, t.to(torch.float32))
-        SEEN["scaled"] = True
+        STATE["scaled"] = True  # set, never counted: a store costs nothing
         return kernel.divide_rows_(logits, temps)
 
 
@@ -182,5 +180,5 @@ class V2State:
                 h = kernel.normalized_entropy(logits, self.work)
                 t = kernel.entropy_temperature(h, p[:, 0], p[:, 1], p[:, 2])
                 temps = torch.where(mode == ENTROPY, t, temps)
-        SEEN["scaled"] = True
+        STATE["scaled"] = True  # set, never counted: a store costs nothing
         return kernel.divide_rows_(logits, temps.to(torch.float32))

@@ -8,15 +8,13 @@ gateway), one with a busy port and a dead gateway, one with an invalid setting.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import pytest
-from refprom_helpers import FakePushgateway, PrometheusServer, sample
 from vllm_ref_harness import free_port, tiny_llama
 from vllm_ref_prometheus import PREFIX
+from vllm_ref_prometheus.testing import FakePushgateway, PrometheusServer, sample
 
 pytestmark = pytest.mark.vllm
-HERE = Path(__file__).parent
 REQUESTS = [{"prompt": f"Embedded request {i}", "sampling": {"max_tokens": 4 + 2 * i}} for i in range(8)]
 SAMPLING = {"temperature": 0.0, "ignore_eos": True}
 
@@ -26,8 +24,8 @@ def test_own_endpoint_scraped_by_prometheus_and_pushes(vllm):
     with PrometheusServer([f"127.0.0.1:{port}"]) as prom, FakePushgateway() as gw:
         run = vllm.run(
             tiny_llama(), mode="async", requests=REQUESTS, sampling=SAMPLING, plugins=["ref_prometheus"],
-            call="refprom_hooks:read_own_endpoint", checks={"built": "vllm_ref_prometheus:status"},
-            env={"PYTHONPATH": str(HERE), "REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
+            call="vllm_ref_prometheus.testing:read_own_endpoint", checks={"built": "vllm_ref_prometheus:status"},
+            env={"REF_PROMETHEUS_LISTEN": f"127.0.0.1:{port}",
                  "REF_PROMETHEUS_PUSHGATEWAY": gw.url, "REF_PROMETHEUS_PUSH_INTERVAL": "0.5",
                  "REF_PROMETHEUS_JOB": "embedded-app", "REFPROM_HOLD_S": "4"},
             timeout=600)

@@ -1,7 +1,7 @@
 """The plugin in real engines, on the harness's tiny pooling model (`tiny_llama_embed`):
 
 - offline `LLM.encode(..., pooling_task="plugin")` and online `POST /pooling` give the numbers of
-  a plain transformers reference (io_reference.py) and the same numbers as each other;
+  a plain transformers reference (vllm_ref_io.testing.reference) and the same numbers as each other;
 - the probe shows the plugin loaded, and built, in the front end only;
 - 16 concurrent requests of different lengths each get their own answer;
 - bad input is a 400 naming the plugin, the field and what is accepted, and the server keeps
@@ -17,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from io_cases import ENGINE, EXTRA, HERE, SERVE_ARGS, document
-from io_reference import assert_close, reference
+from vllm_ref_io.testing import ENGINE, EXTRA, SERVE_ARGS, assert_close, document, reference
 
 pytestmark = pytest.mark.vllm
 
@@ -58,8 +57,8 @@ def online(server):
 def offline(vllm_module, embed_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("io-requests") / "requests.json"
     path.write_text(json.dumps([*CASES, {"text": ""}, {"text": "x", "aggregate": "median"}]))
-    return vllm_module.run(embed_model, engine_args=ENGINE, call="io_offline:encode", plugins=["ref_io"],
-                           checks=CHECKS, env={"PYTHONPATH": str(HERE), "REF_IO_TEST_REQUESTS": str(path)},
+    return vllm_module.run(embed_model, engine_args=ENGINE, call="vllm_ref_io.testing:encode", plugins=["ref_io"],
+                           checks=CHECKS, env={"REF_IO_TEST_REQUESTS": str(path)},
                            timeout=600)
 
 

@@ -1,4 +1,7 @@
-"""A plain per-request reference: what one request's row should become, computed on its own.
+"""Test tooling for vllm-ref-temperature, imported by name by this package's tests; nothing at
+runtime imports it.
+
+A plain per-request reference: what one request's row should become, computed on its own.
 
 Shares only the row-entropy primitive with the package; the temperature formulas are written
 again here in Python floats, in the same order of operations, so the batched code must match
@@ -8,6 +11,7 @@ them bit for bit.
 from __future__ import annotations
 
 import torch
+
 from vllm_ref_temperature.kernel import FLOOR, normalized_entropy
 from vllm_ref_temperature.params import SCHEDULE, TempSpec
 

@@ -1,15 +1,11 @@
 """Real `vllm serve` (two boots): the fair-share patch against the same engine without it."""
 
-import os
-from pathlib import Path
-
 import openai
 import pytest
-from sched_workload import post, run_contended
+from vllm_ref_scheduler.testing import post, run_contended
 
 pytestmark = pytest.mark.vllm
 
-HERE = Path(__file__).parent
 CHECKS = {"status": "vllm_ref_scheduler:status"}
 ARGS = ["--max-num-seqs", "1", "--max-model-len", "2048"]
 EQUAL = [("a1", "A"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b1", "B"), ("b2", "B")]
@@ -17,14 +13,14 @@ ROLES = ("front_end", "engine_core", "worker")
 
 
 def serve(vllm, model, recorder_site, tmp_path, **env):
-    """The server, with the test-only recorder plugin (tests/sched_recorder) writing the
-    scheduler's admissions to `server.record` (see sched_workload); stopped at the end of its
+    """The server, with the recorder plugin (vllm_ref_scheduler.testing) writing the
+    scheduler's admissions to `server.record`; stopped at the end of its
     class, so that the two servers never run at once."""
     record = tmp_path / "sched-record.jsonl"
     server = vllm.serve(model, args=ARGS, plugins=["ref_scheduler", "ref_sched_record"], checks=CHECKS,
-                        timeout=600, env={"PYTHONPATH": os.pathsep.join([str(HERE), recorder_site]),
+                        timeout=600, env={"PYTHONPATH": recorder_site,
                                           "REF_SCHED_RECORD": str(record), **env,
-                                          # /pause and /resume for the workload (sched_workload.py)
+                                          # /pause and /resume for the workload (run_contended)
                                           "VLLM_SERVER_DEV_MODE": "1"})
     server.record = record
     yield server
@@ -52,7 +48,7 @@ class TestPatched:
         rep.assert_check("status", lambda s: s["scheduler"] and not s["validation"], roles=("engine_core",))
         rep.assert_check("status", lambda s: s["validation"] and not s["scheduler"], roles=("front_end",))
         rep.assert_check("status", False, roles=("worker",))
-        # The test recorder's patch (tests/sched_recorder) sits beside fair_share on Scheduler.
+        # The test recorder's patch (vllm_ref_scheduler.testing) sits beside fair_share on Scheduler.
         patches = lambda want: lambda s: s["patches"] == want  # noqa: E731
         rep.assert_check("status", patches(["fair_share", "sched_record"]), roles=("engine_core",))
         rep.assert_check("status", patches(["fair_share_validation"]), roles=("front_end",))

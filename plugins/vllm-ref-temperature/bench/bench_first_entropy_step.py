@@ -7,7 +7,7 @@ The difference between the last two is the one-time compile delay; the plain req
 start-up is not touched. Then it asks the worker what the kernel did (compiles, seconds, and
 whether it fell back to eager). Usage:
 
-    python bench/first_entropy_step.py [--tokens 8]
+    python bench/bench_first_entropy_step.py [--tokens 8]
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
-"""Test helpers: a real Prometheus server on loopback, and a recording fake Pushgateway."""
+"""Test tooling for vllm-ref-prometheus, imported by name by this package's tests. Needs the
+`test` extra (`pip install vllm-ref-prometheus[test]`) and, for PrometheusServer, Debian's
+`prometheus` binary; nothing at runtime imports it.
+
+- PrometheusServer: a real Prometheus server on loopback; FakePushgateway: a recording fake.
+- read_own_endpoint: a harness `call` hook run inside an embedded AsyncLLM.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import os
 import shutil
@@ -10,13 +17,12 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import requests
 from vllm_ref_harness import free_port, metric_sum
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "prometheus"
 
 
 class PrometheusServer:
@@ -151,3 +157,14 @@ class FakePushgateway:
 
 # Sums of exposition samples: the harness's metric_sum, under the name these tests use.
 sample = metric_sum
+
+
+# --- run inside vLLM processes by the harness (`call=`) -----------------------------------------
+
+async def read_own_endpoint(engine: Any) -> dict[str, Any]:
+    """After generation in an embedded AsyncLLM: read the plugin's own /metrics endpoint, then
+    stay up long enough for a 1 s Prometheus scrape to see the final numbers."""
+    url = f"http://{os.environ['REF_PROMETHEUS_LISTEN']}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+    await asyncio.sleep(float(os.environ.get("REFPROM_HOLD_S", "4")))
+    return {"metrics": text, "t": time.time()}

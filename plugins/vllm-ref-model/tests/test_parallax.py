@@ -12,10 +12,10 @@ import torch
 import vllm_ref_common
 import vllm_ref_model
 from safetensors.torch import load_file, save_file
-from vllm_ref_harness import tiny_parallax, write_parallax
 from vllm_ref_harness.tinymodel import CHAT_TEMPLATE
 from vllm_ref_model.layout import CheckpointError, CheckpointValidator, tensor_shapes
 from vllm_ref_model.reference import ParallaxReference
+from vllm_ref_model.testing import tiny_parallax, write_parallax
 
 ARCH = vllm_ref_model.ARCHITECTURE
 

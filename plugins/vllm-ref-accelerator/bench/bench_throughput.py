@@ -1,6 +1,6 @@
 """Tokens/s of the tiny Llama on the simulated accelerator vs the stock CPU platform, side by side.
 
-    .venv/bin/python plugins/vllm-ref-accelerator/bench/throughput.py [--prompts 4] [--tokens 16]
+    .venv/bin/python plugins/vllm-ref-accelerator/bench/bench_throughput.py [--prompts 4] [--tokens 16]
 
 Two real vLLM boots (harness), one per platform, the same greedy requests in each; the timing
 is taken inside the front-end process around LLM.generate, after a warm-up request, so start-up

@@ -13,16 +13,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import openai
 import pytest
 import requests
-from sched_workload import run_contended
-from vllm_ref_harness import pip_install_target
+from vllm_ref_scheduler.testing import recorder_site, run_contended
 
 pytestmark = pytest.mark.vllm
-SCHED_TESTS = Path(__file__).resolve().parents[2] / "vllm-ref-scheduler" / "tests"  # see conftest.py
 
 KEY = "sekret-key"
 CHECKS = {"endpoint": "vllm_ref_endpoint:status", "scheduler": "vllm_ref_scheduler:status"}
@@ -37,13 +34,15 @@ def get(server, path, **kw):
 
 @pytest.fixture(scope="module")
 def server(vllm_module, tiny_model, tmp_path_factory):
-    site = pip_install_target(tmp_path_factory.mktemp("recorder-site"), SCHED_TESTS / "sched_recorder")
+    # The scheduler's own test tooling: the weight route is checked the way the scheduler's
+    # tests check the policy, from the engine core's record of its admissions.
+    site = recorder_site(tmp_path_factory.mktemp("recorder-site"))
     record = tmp_path_factory.mktemp("record") / "sched-record.jsonl"
     s = vllm_module.serve(
         tiny_model, plugins=["ref_endpoint", "ref_scheduler", "ref_sched_record"], checks=CHECKS, timeout=600,
         args=["--api-key", KEY, "--max-num-seqs", "1"],
         env={"PYTHONPATH": str(site), "REF_SCHED_RECORD": str(record), "REF_ENDPOINT_WRITE": "1",
-             "VLLM_SERVER_DEV_MODE": "1"})  # /pause and /resume for the workload (sched_workload.py)
+             "VLLM_SERVER_DEV_MODE": "1"})  # /pause and /resume for the workload (run_contended)
     s.record = record
     return s
 

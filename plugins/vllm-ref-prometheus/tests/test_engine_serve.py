@@ -13,12 +13,16 @@ import re
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import yaml
-from refprom_helpers import EXAMPLES, PrometheusServer, sample
 from vllm_ref_harness import tiny_llama
 from vllm_ref_prometheus import PREFIX, exported_names
+from vllm_ref_prometheus.testing import PrometheusServer, sample
+
+# The dashboards and rules this plugin documents (the repository's examples/prometheus).
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "prometheus"
 
 pytestmark = pytest.mark.vllm
 MAX_LEN = 512
