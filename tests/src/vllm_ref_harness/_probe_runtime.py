@@ -152,7 +152,7 @@ def install() -> None:
         return _wrap_callable(self, obj)
 
     def entry_points(**params: Any) -> Any:
-        eps = original_entry_points(**params)
+        eps: Any = original_entry_points(**params)  # with group=: EntryPoints, not the mapping
         group = params.get("group")
         if isinstance(group, str) and group.startswith("vllm."):
             _wake()
@@ -160,7 +160,7 @@ def install() -> None:
         return eps
 
     md.EntryPoint.load = load  # type: ignore[method-assign]
-    md.entry_points = entry_points  # type: ignore[assignment]
+    md.entry_points = entry_points
     _start_poller()
     atexit.register(leave, "exit")
     os._exit = _os_exit  # type: ignore[assignment]

@@ -433,8 +433,8 @@ def grid(data: dict, title: str = "Compatibility matrix", intro: str = "") -> st
     for r in runs:
         lines.append(f"| {r['started']} | `{r.get('commit', '?')}` | {', '.join(r['versions'])} | "
                      f"{len(r['plugins'])} | {r['mode']} | {r['duration_s'] / 60:.1f} min | {r.get('note', '')} |")
-    cells = [c for p in data["plugins"].values() for c in p["results"].values()]
-    full = sum(c.get("duration_s", 0) for c in cells if c.get("mode") != "unit")
+    results: list[dict[str, Any]] = [cell for p in data["plugins"].values() for cell in p["results"].values()]
+    full = sum(cell.get("duration_s", 0) for cell in results if cell.get("mode") != "unit")
     lines += ["", f"The cells above took {full / 60:.1f} min of test time with engines.",
               "", f"Machine: {data.get('machine', '?')}.", ""]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ if os.environ.get("REF_PROBE_DIR"):
 
         _path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_probe_runtime.py")
         _spec = importlib.util.spec_from_file_location("vllm_ref_harness_probe", _path)
+        assert _spec is not None and _spec.loader is not None, _path
         _runtime = importlib.util.module_from_spec(_spec)
         sys.modules["vllm_ref_harness_probe"] = _runtime
         _spec.loader.exec_module(_runtime)
