@@ -13,6 +13,7 @@ One server for the module (the online tests share it) and one offline boot.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -166,8 +167,17 @@ HOSTILE = [
 
 
 def _served(server) -> int:
-    rep = server.wait_for_check("io", ("front_end",), timeout=120, until=lambda s: s is not None)
-    return next(r for r in rep if r.role == "front_end").checks["io"]["requests"]
+    """The front end's request count once it has settled: the probe polls every 0.25 s, so one
+    read can lag the requests that earlier tests just finished."""
+    last = None
+    for _ in range(100):
+        rep = server.wait_for_check("io", ("front_end",), timeout=120, until=lambda s: "requests" in s)
+        now = next(r for r in rep if r.role == "front_end").checks["io"]["requests"]
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.6)
+    raise AssertionError(f"the front end's request count never settled (last {last})")
 
 
 def test_hostile_data_is_refused_naming_the_field_and_counts_nothing(server, online):

@@ -197,10 +197,15 @@ def _value(module: ModuleType, attr: str) -> Any:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+# A check's value while nothing in the process has imported its module.
+NOT_IMPORTED = {"effect": False, "imported": False}
+
+
 def evaluate(where: str, may_import: bool = False) -> None:
-    """One round of checks, each written when its value changed. A check whose module is not
-    fully imported yet is left for a later round, unless `may_import` (the exit round in the
-    main thread): then it is imported here, as the old probe did from its thread."""
+    """One round of checks, each written when its value changed. A check whose module nobody
+    imported is NOT_IMPORTED, unless `may_import` (the exit round in the main thread): then it is
+    imported here and asked. One that some thread is importing right now is left for a later
+    round."""
     if not _active() or "vllm" not in sys.modules:
         return  # a process that never touched vLLM reports nothing
     if not _eval_lock.acquire(timeout=5):
@@ -210,7 +215,12 @@ def evaluate(where: str, may_import: bool = False) -> None:
         for label, target in _checks.items():
             module_name, _, attr = target.partition(":")
             module = ready(module_name)
-            if module is None and may_import and module_name not in sys.modules:
+            if module is None and module_name not in sys.modules:
+                if not may_import:
+                    # Nothing in this process imported the plugin, so it has had no effect here
+                    # (yet): said as such, without importing it from this thread.
+                    _record(label, NOT_IMPORTED, where)
+                    continue
                 try:
                     module = importlib.import_module(module_name)
                 except Exception as exc:
