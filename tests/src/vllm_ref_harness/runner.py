@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -60,6 +61,20 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
 
 
 def free_port() -> int:
+    """A port nothing listens on now. Under pytest-xdist each worker draws from a range of its
+    own, between Ray's worker ports (10002-19999, which `ray start` refuses to overlap) and the
+    kernel's ephemeral range (32768 up), so two workers (or a port vLLM takes for itself) never
+    race for the same one between this call and the server's bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    if worker.isdigit() and int(worker) < 4:
+        low = 20000 + 2500 * int(worker)
+        for port in random.sample(range(low, low + 2500), 200):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
