@@ -117,3 +117,28 @@ def test_tiny_pooling_model_is_deterministic_and_headless(tmp_path: Path, monkey
         names = set(f.keys())
     # vLLM's loader wants the `model.` prefix; a pooling model has no LM head.
     assert "model.embed_tokens.weight" in names and not any(n.startswith("lm_head") for n in names)
+
+
+def test_exclusive_tests_run_alone_under_xdist(tmp_path: Path) -> None:
+    # Two files on two workers: while the exclusive test runs, no other test may, and it must
+    # still get its turn between a busy worker's tests (the gate stops readers from starving it).
+    log = tmp_path / "log.txt"
+    body = ("import time, pytest\n"
+            "def mark(name):\n"
+            f"    open({str(log)!r}, 'a').write(f'{{name}} {{time.monotonic()}}\\n'); time.sleep(0.4)\n"
+            f"    open({str(log)!r}, 'a').write(f'{{name}} {{time.monotonic()}}\\n')\n")
+    (tmp_path / "test_many.py").write_text(body + "@pytest.mark.parametrize('i', range(6))\n"
+                                           "def test_ordinary(i):\n    mark(f'o{i}')\n")
+    (tmp_path / "test_alone.py").write_text(body + "@pytest.mark.exclusive\ndef test_alone():\n    mark('X')\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-p",
+                        "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    spans: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        name, t = line.split()
+        spans.setdefault(name, []).append(float(t))
+    x0, x1 = spans.pop("X")
+    assert len(spans) == 6
+    overlapping = [n for n, (a, b) in spans.items() if a < x1 and b > x0]
+    assert not overlapping, f"ran during the exclusive test: {overlapping} ({spans}, X {x0}-{x1})"
