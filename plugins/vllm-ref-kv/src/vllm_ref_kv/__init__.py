@@ -72,7 +72,7 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         n = value
     elif isinstance(value, str) and len(value) <= 32:
-        m = re.fullmatch(r"\s*(\d{1,19})\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE)
+        m = re.fullmatch(r"\s*([0-9]{1,19})\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE | re.ASCII)
         if m:
             n = int(m.group(1)) * _UNITS[m.group(2).upper()]
     if n is None or not 1 <= n <= 2**62:
