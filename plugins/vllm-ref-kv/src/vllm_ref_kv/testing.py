@@ -46,21 +46,35 @@ def prompt(n: int, seed: int, vocab: int = 500) -> list[int]:
     return [rng.randrange(10, vocab) for _ in range(n)]
 
 
-def generate(llm: Any) -> list[dict[str, Any]]:
+def generate(llm: Any) -> dict[str, Any]:
+    """{"namespace": the engine's key namespace (so a test can name block files), "results":
+    per prompt {"token_ids", "logprobs" (of the chosen tokens), "cached" (vLLM's
+    num_cached_tokens)}}. A prompt is {"ids": [...], "salt": optional cache_salt}."""
     from vllm import SamplingParams
+
+    from .connector import namespace
 
     with open(os.environ[PROMPTS_ENV]) as f:
         spec = json.load(f)
     params = SamplingParams(temperature=0.0, max_tokens=spec.get("max_tokens", 8), logprobs=1)
     results = []
-    for ids in spec["prompts"]:
+    for p in spec["prompts"]:
         if spec.get("reset_prefix_cache"):  # so the next lookup goes past vLLM's own cache to the store
             llm.reset_prefix_cache()
-        [out] = llm.generate([{"prompt_token_ids": ids}], params, use_tqdm=False)
+        request: dict[str, Any] = {"prompt_token_ids": p["ids"]}
+        if p.get("salt"):
+            request["cache_salt"] = p["salt"]
+        [out] = llm.generate([request], params, use_tqdm=False)
         c = out.outputs[0]
         results.append({"token_ids": list(c.token_ids), "cached": out.num_cached_tokens,
                         "logprobs": [step[t].logprob for step, t in zip(c.logprobs, c.token_ids, strict=True)]})
-    return results
+    return {"namespace": namespace(llm.llm_engine.vllm_config), "results": results}
+
+
+def write_prompts(path: Path, prompts: list[dict[str, Any]], **options: Any) -> dict[str, str]:
+    """The spec file for `generate`; returns the environment entry naming it."""
+    path.write_text(json.dumps({"prompts": prompts, **options}))
+    return {PROMPTS_ENV: str(path)}
 
 
 def block_files(folder: str | Path) -> list[Path]:
