@@ -265,8 +265,11 @@ class _Scheduler:
 
 class _Worker:
     def __init__(self, c: RefKVConnector, num_blocks: int) -> None:
-        from vllm.distributed.parallel_state import get_pp_group, get_tensor_model_parallel_rank, \
-            get_tensor_model_parallel_world_size
+        from vllm.distributed.parallel_state import (
+            get_pp_group,
+            get_tensor_model_parallel_rank,
+            get_tensor_model_parallel_world_size,
+        )
 
         self.c, self.num_blocks = c, num_blocks
         pp = get_pp_group()

@@ -224,7 +224,7 @@ class Store:
 
     # -- size cap ------------------------------------------------------------------------------
     def files(self) -> list[os.DirEntry[str]]:
-        out = []
+        out: list[os.DirEntry[str]] = []
         try:
             for sub in os.scandir(self.folder):
                 if sub.is_dir():

@@ -31,7 +31,8 @@ def kv_transfer_config(folder: str | Path, max_bytes: int | str = "1G", role: st
 
 
 def engine_args(folder: str | Path | None, **extra: Any) -> dict[str, Any]:
-    """float32 (exact comparisons), block size 32 (the CPU attention's smallest; many blocks per prompt), prompts up to 1024."""
+    """float32 (exact comparisons), block size 32 (the CPU attention's smallest: many blocks per
+    prompt), prompts up to 1024 tokens; `folder` None: no connector."""
     args: dict[str, Any] = {"dtype": "float32", "block_size": BLOCK_SIZE, "max_model_len": 1024,
                             "enable_prefix_caching": True}
     if folder is not None:
@@ -109,8 +110,10 @@ def bench_llama(hidden: int = 256, layers: int = 4, heads: int = 4, kv_heads: in
             p = f"model.layers.{i}."
             shapes.update({
                 p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
-                p + "self_attn.q_proj.weight": (heads * hd, hidden), p + "self_attn.k_proj.weight": (kv_heads * hd, hidden),
-                p + "self_attn.v_proj.weight": (kv_heads * hd, hidden), p + "self_attn.o_proj.weight": (hidden, heads * hd),
+                p + "self_attn.q_proj.weight": (heads * hd, hidden),
+                p + "self_attn.k_proj.weight": (kv_heads * hd, hidden),
+                p + "self_attn.v_proj.weight": (kv_heads * hd, hidden),
+                p + "self_attn.o_proj.weight": (hidden, heads * hd),
                 p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
                 p + "mlp.down_proj.weight": (hidden, inter)})
         config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
