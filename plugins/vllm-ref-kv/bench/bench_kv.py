@@ -4,7 +4,7 @@ recomputing it, misses vs no connector, and vLLM's own example disk connector as
 
     python plugins/vllm-ref-kv/bench/bench_kv.py [--lengths 1024,2048,4096,8192] [--rounds 3]
 
-Model: `vllm_ref_kv.testing.bench_llama()` (a Llama of the harness's tiny family with 8k
+Model: `vllm_ref_kv.testing.bench_llama()` (blocks of 128 tokens, vLLM's CPU default; a Llama of the tiny family with 8k
 context, float32, made locally and cached). Four offline boots, one after the other:
 
 1. ref_kv on a fresh folder: every prompt once (saved), then per round and length one fresh
@@ -86,12 +86,12 @@ def main() -> None:
     example_kv = {"kv_connector": "ExampleConnector", "kv_role": "kv_both",
                   "kv_connector_extra_config": {"shared_storage_path": str(example)}}
     boots: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-        ("miss", engine_args(store, max_model_len=max(lengths) + 64),
+        ("miss", engine_args(store, max_model_len=max(lengths) + 64, block_size=128),
          {**base, "prime": True, "sides": ["recompute"], "throughput": tput}),
-        ("restart", engine_args(store, max_model_len=max(lengths) + 64), {**base, "sides": ["hit", "recompute"]}),
-        ("none", engine_args(None, max_model_len=max(lengths) + 64),
+        ("restart", engine_args(store, max_model_len=max(lengths) + 64, block_size=128), {**base, "sides": ["hit", "recompute"]}),
+        ("none", engine_args(None, max_model_len=max(lengths) + 64, block_size=128),
          {**base, "sides": ["recompute"], "throughput": tput}),
-        ("example", engine_args(None, max_model_len=max(lengths) + 64, kv_transfer_config=example_kv),
+        ("example", engine_args(None, max_model_len=max(lengths) + 64, block_size=128, kv_transfer_config=example_kv),
          {**base, "prime": True, "sides": ["hit"]}),
     ]
     if args.dry_run:

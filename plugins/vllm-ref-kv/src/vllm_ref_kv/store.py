@@ -203,7 +203,7 @@ class Store:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
+                os.fdatasync(fd)  # the bytes are on disk before the name points at them
             finally:
                 os.close(fd)
             os.replace(tmp, path)
