@@ -4,8 +4,9 @@ recomputing it, misses vs no connector, and vLLM's own example disk connector as
 
     python plugins/vllm-ref-kv/bench/bench_kv.py [--lengths 1024,2048,4096,8192] [--rounds 3]
 
-Model: `vllm_ref_kv.testing.bench_llama()` (blocks of 128 tokens, vLLM's CPU default; a Llama of the tiny family with 8k
-context, float32, made locally and cached). Four offline boots, one after the other:
+Model: `vllm_ref_kv.testing.bench_llama()` (a Llama of the harness's tiny family with 8k
+context, float32, made locally and cached), blocks of 128 tokens (vLLM's CPU default). Four
+offline boots, one after the other:
 
 1. ref_kv on a fresh folder: every prompt once (saved), then per round and length one fresh
    miss ("recompute": a new cache_salt, so neither vLLM's cache nor the store has it, and the
@@ -88,7 +89,8 @@ def main() -> None:
     boots: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         ("miss", engine_args(store, max_model_len=max(lengths) + 64, block_size=128),
          {**base, "prime": True, "sides": ["recompute"], "throughput": tput}),
-        ("restart", engine_args(store, max_model_len=max(lengths) + 64, block_size=128), {**base, "sides": ["hit", "recompute"]}),
+        ("restart", engine_args(store, max_model_len=max(lengths) + 64, block_size=128),
+         {**base, "sides": ["hit", "recompute"]}),
         ("none", engine_args(None, max_model_len=max(lengths) + 64, block_size=128),
          {**base, "sides": ["recompute"], "throughput": tput}),
         ("example", engine_args(None, max_model_len=max(lengths) + 64, block_size=128, kv_transfer_config=example_kv),
