@@ -107,6 +107,9 @@ class RefKVConnector(KVConnectorBase_V1):
         self.namespace = namespace(vllm_config)
         self._sched: _Scheduler | None = None
         self._worker: _Worker | None = None
+        from .metrics import Interval
+
+        self._interval = Interval()  # the counters' increments for vLLM's stats (metrics.py)
         if role == KVConnectorRole.SCHEDULER:
             # Read by vLLM's scheduler right after it builds this object: a block that fails to
             # load is recomputed instead of failing the request.
@@ -164,6 +167,23 @@ class RefKVConnector(KVConnectorBase_V1):
         assert isinstance(meta, RefKVMeta)
         if meta.saves:
             self._worker.save(meta)
+
+    # -- vLLM's KV-connector stats, hence its Prometheus /metrics (metrics.py) -----------------
+    def get_kv_connector_stats(self) -> Any:
+        return self._interval.take()
+
+    @classmethod
+    def build_kv_connector_stats(cls, data: dict[str, Any] | None = None) -> Any:
+        from .metrics import RefKVStats
+
+        return RefKVStats(data=dict(data or {}))
+
+    @classmethod
+    def build_prom_metrics(cls, vllm_config: VllmConfig, metric_types: dict[type, type], labelnames: list[str],
+                           per_engine_labelvalues: dict[int, list[object]]) -> Any:
+        from .metrics import RefKVPromMetrics
+
+        return RefKVPromMetrics(vllm_config, metric_types, labelnames, per_engine_labelvalues)
 
     def get_block_ids_with_load_errors(self) -> set[int]:
         if self._worker is None:
