@@ -357,7 +357,7 @@ class _Worker:
             t0 = time.perf_counter()
             # One copy: each layer's slice viewed as bytes (no copy where it is contiguous on the
             # host), joined into the file's payload.
-            payload = b"".join(memoryview(s.cpu().contiguous().view(torch.uint8).reshape(-1).numpy())
+            payload = b"".join(memoryview(s.cpu().contiguous().view(torch.uint8).reshape(-1).numpy())  # type: ignore[arg-type]
                                for s in self._slices(block_id))
             STATE["save_s"] += time.perf_counter() - t0
             if self.c.store.save(key, self.part, layout, payload):

@@ -73,7 +73,7 @@ class RefKVPromMetrics(KVConnectorPromMetrics):
     def __init__(self, vllm_config: Any, metric_types: dict[type, type], labelnames: list[str],
                  per_engine_labelvalues: dict[int, list[object]]) -> None:
         super().__init__(vllm_config, metric_types, labelnames, per_engine_labelvalues)
-        self.counters = {}
+        self.counters: dict[str, dict[int, Any]] = {}
         for name, doc in COUNTERS.items():
             metric = self._counter_cls(name=f"vllm:{PLUGIN}_{name}", documentation=f"{PLUGIN}: {doc}",
                                        labelnames=labelnames)
