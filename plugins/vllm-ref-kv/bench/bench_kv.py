@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -71,16 +72,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="throughput batch: prompts of 512 tokens, 32 new each")
     ap.add_argument("--dry-run", action="store_true", help="make the model and the specs, boot nothing, "
                     "record nothing")
+    ap.add_argument("--resume", type=Path, help="the work folder of an interrupted run: boots that finished "
+                    "there are read back, not run again")
     ap.add_argument("--record", type=Path, default=FIGURES, help="where the ratios go (default: %(default)s)")
     args = ap.parse_args()
 
-    from vllm_ref_harness import run_engine
+    from vllm_ref_harness import ProbeReport, run_engine
     from vllm_ref_kv import STATE
     from vllm_ref_kv.testing import bench_llama, engine_args, prompt, write_prompts
 
     lengths = [int(x) for x in args.lengths.split(",")]
     model = bench_llama()
-    work = Path(tempfile.mkdtemp(prefix="ref-kv-bench-"))
+    work = args.resume or Path(tempfile.mkdtemp(prefix="ref-kv-bench-"))
     store, example = work / "store", work / "example"
     tput = {"n": args.batch, "len": 512, "max_tokens": 32}
     base = {"lengths": lengths, "rounds": args.rounds}
@@ -93,7 +96,10 @@ def main() -> None:
          {**base, "sides": ["hit", "recompute"]}),
         ("none", engine_args(None, max_model_len=max(lengths) + 64, block_size=128),
          {**base, "sides": ["recompute"], "throughput": tput}),
-        ("example", engine_args(None, max_model_len=max(lengths) + 64, block_size=128, kv_transfer_config=example_kv),
+        # Whole prompts in one step: vLLM's ExampleConnector saves only a request's first chunk,
+        # then fails loading a prompt longer than it (shape mismatch).
+        ("example", engine_args(None, max_model_len=max(lengths) + 64, block_size=128, kv_transfer_config=example_kv,
+                                max_num_batched_tokens=max(lengths) + 64),
          {**base, "prime": True, "sides": ["hit"]}),
     ]
     if args.dry_run:
@@ -103,14 +109,23 @@ def main() -> None:
         return
     results: dict[str, Any] = {}
     worker: dict[str, Any] = {}
+    print(f"bench_kv: work folder {work}")
     for name, eargs, spec in boots:
-        env = write_prompts(work / f"{name}.json", [], **spec)
-        run = run_engine(model, engine_args=eargs, call="vllm_ref_kv.testing:timings",
-                         plugins=["ref_kv"], checks={"kv": "vllm_ref_kv:status"}, env=env, timeout=1800,
-                         run_dir=work / f"run-{name}")
-        results[name] = run.extra
+        run_dir = work / f"run-{name}"
+        done = run_dir / "result.json"
+        if done.is_file() and "error" not in json.loads(done.read_text()):
+            results[name] = json.loads(done.read_text())["extra"]
+            report = ProbeReport.read(run_dir / "probe")
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            env = write_prompts(work / f"{name}.json", [], **spec)
+            run = run_engine(model, engine_args=eargs, call="vllm_ref_kv.testing:timings",
+                             plugins=["ref_kv"], checks={"kv": "vllm_ref_kv:status"}, env=env, timeout=1800,
+                             run_dir=run_dir)
+            results[name], report = run.extra, run.report
         if name == "restart":
-            worker = next(r for r in run.report if r.role == "worker").checks["kv"]
+            worker = next(r for r in report if r.role == "worker").checks["kv"]
     disk = read_rate(store)
 
     def med(name: str, side: str, n: int) -> float:
