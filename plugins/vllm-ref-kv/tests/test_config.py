@@ -10,8 +10,8 @@ from vllm_ref_kv import ConfigError, parse_extra_config, parse_size
 
 
 def test_good_values():
-    assert parse_extra_config({"folder": "/tmp/x"}) == ("/tmp/x", vllm_ref_kv.DEFAULT_MAX_BYTES)
-    assert parse_extra_config({"folder": "/tmp/x", "max_bytes": "512M"}) == ("/tmp/x", 512 << 20)
+    assert parse_extra_config({"folder": "/tmp/x"}) == ("/tmp/x", vllm_ref_kv.DEFAULT_MAX_BYTES, False)
+    assert parse_extra_config({"folder": "/tmp/x", "max_bytes": "512M", "fsync": True}) == ("/tmp/x", 512 << 20, True)
     assert parse_size("20G") == 20 << 30 and parse_size("1 KiB") == 1024 and parse_size(7) == 7
 
 
@@ -24,7 +24,8 @@ def test_good_values():
     ({"folder": "/x", "max_bytes": "10X"}, "'max_bytes'", "'20G'"),
     ({"folder": "/x", "max_bytes": True}, "'max_bytes'", "'20G'"),
     ({"folder": "/x", "max_bytes": 2.5}, "'max_bytes'", "'20G'"),
-    ({"folder": "/x", "shared_storage_path": "/y"}, "unknown key", "folder, max_bytes"),
+    ({"folder": "/x", "fsync": "yes"}, "'fsync'", "true or false"),
+    ({"folder": "/x", "shared_storage_path": "/y"}, "unknown key", "folder, max_bytes, fsync"),
     ("folder=/x", "kv_connector_extra_config", "folder, max_bytes"),
 ])
 def test_bad_values_name_plugin_setting_and_accepted(extra, setting, accepted):

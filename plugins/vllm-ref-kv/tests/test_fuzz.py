@@ -27,12 +27,12 @@ EXTRA = st.one_of(
 @given(EXTRA)
 def test_any_extra_config_is_a_setting_or_an_error_naming_the_plugin(extra):
     try:
-        folder, cap = parse_extra_config(extra)
+        folder, cap, fsync = parse_extra_config(extra)
     except ConfigError as exc:
         msg = str(exc)
         assert msg.startswith("ref_kv: ") and ("accepted" in msg or "must be" in msg) and len(msg) < 1000, msg
         return
-    assert isinstance(folder, str) and folder.strip() and 1 <= cap <= 2**62
+    assert isinstance(folder, str) and folder.strip() and 1 <= cap <= 2**62 and isinstance(fsync, bool)
 
 
 TOKENS = st.lists(st.integers(0, 2**31 - 1), max_size=200)

@@ -21,9 +21,9 @@ def payload(i: int, n: int = 4096) -> bytes:
     return bytes((i * 7 + j) % 251 for j in range(n))
 
 
-@pytest.fixture
-def store(tmp_path):
-    return S.Store(tmp_path / "kv", max_bytes=1 << 30)
+@pytest.fixture(params=[False, True], ids=["no-fsync", "fsync"])
+def store(tmp_path, request):
+    return S.Store(tmp_path / "kv", max_bytes=1 << 30, fsync=request.param)
 
 
 def keys(n_tokens: int = 96, ns: str = NS, seed: int = 0) -> list[str]:

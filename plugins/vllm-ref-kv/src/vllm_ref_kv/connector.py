@@ -99,8 +99,8 @@ class RefKVConnector(KVConnectorBase_V1):
         ktc = self._kv_transfer_config
         if ktc.kv_role not in ROLES:
             raise ConfigError(f"{PLUGIN}: kv_role {ktc.kv_role!r} is not accepted; accepted: {', '.join(ROLES)}")
-        folder, max_bytes = parse_extra_config(ktc.kv_connector_extra_config)
-        self.store = Store(folder, max_bytes)
+        folder, max_bytes, fsync = parse_extra_config(ktc.kv_connector_extra_config)
+        self.store = Store(folder, max_bytes, fsync=fsync)
         self.loads_enabled = ktc.kv_role != "kv_producer"
         self.saves_enabled = ktc.kv_role != "kv_consumer"
         self.block_size = vllm_config.cache_config.block_size

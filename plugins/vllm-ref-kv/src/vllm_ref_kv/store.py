@@ -8,9 +8,13 @@ folder, shared by every engine pointed at it. No vLLM, no torch: keys and bytes 
   length, CRC-32 of the payload) and the payload. Everything is checked on load; anything that
   does not match (truncated, bit-flipped, another model's block renamed, a foreign file) is a
   miss with one warning, and the file is removed so the block is saved again.
-- Writes are atomic: a temporary file in the same folder, fsync, rename. A reader sees the old
-  file, the new one or none, never half of one. Two writers of one block both rename a complete
-  file; the last one stays, and both are the same bytes.
+- Writes are atomic: a temporary file in the same folder, renamed once complete. A reader sees
+  the old file, the new one or none, never half of one. Two writers of one block both rename a
+  complete file; the last one stays, and both are the same bytes. With `fsync` the bytes are
+  flushed to the disk before the rename; without (the default), a power loss can leave a
+  renamed file whose bytes never reached the disk, which the checks on load reject like any
+  corrupt file: a miss, never wrong KV. Flushing each block costs milliseconds on the save path
+  (docs/benchmarks.md), for durability a cache does not need.
 - A size cap (`max_bytes`): past it, the least recently used files (mtime, touched on every
   load) go first, never one this process is reading (`reading`).
 - A full disk (ENOSPC, EDQUOT, EFBIG) or a read-only folder stops saving with one warning;
@@ -97,9 +101,10 @@ def decode(data: bytes, key: str, part: str, layout: Any) -> memoryview:
 class Store:
     """One folder of block files. Thread-safe; several processes may share the folder."""
 
-    def __init__(self, folder: str | os.PathLike[str], max_bytes: int) -> None:
+    def __init__(self, folder: str | os.PathLike[str], max_bytes: int, fsync: bool = False) -> None:
         self.folder = Path(folder)
         self.max_bytes = max_bytes
+        self.fsync = fsync
         self.saving = True
         self._lock = threading.Lock()
         self._reading: dict[Path, int] = {}
@@ -203,7 +208,8 @@ class Store:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fdatasync(fd)  # the bytes are on disk before the name points at them
+                if self.fsync:
+                    os.fdatasync(fd)  # the bytes are on disk before the name points at them
             finally:
                 os.close(fd)
             os.replace(tmp, path)
