@@ -23,7 +23,9 @@ SEPARATE_TITLE = "a server restarted on the same store folder (the harness's tin
 
 
 def separate_run(model):
-    from vllm_ref_harness import VllmServer
+    # The harness's tiny Llama, not the demo's main model (a custom architecture that needs
+    # its own plugin loaded).
+    from vllm_ref_harness import VllmServer, tiny_llama
     from vllm_ref_kv.testing import BLOCK_SIZE, kv_transfer_config, prompt
 
     folder = tempfile.mkdtemp(prefix="ref-kv-demo-")
@@ -32,7 +34,7 @@ def separate_run(model):
     ids = prompt(400, 1)
     answers = []
     for _ in range(2):
-        with VllmServer(model, args=args, plugins=[PLUGIN], checks={PLUGIN: CHECK}, env=ENV) as server:
+        with VllmServer(tiny_llama(), args=args, plugins=[PLUGIN], checks={PLUGIN: CHECK}, env=ENV) as server:
             done = server.client().completions.create(model=server.model, prompt=ids, max_tokens=8, temperature=0)
             details = done.usage.prompt_tokens_details
             answers.append((done.choices[0].text, details.cached_tokens if details else 0))
