@@ -147,7 +147,8 @@ def main() -> None:
               f"{miss / none:>10.3f} {ex:>10.3f} {hit / ex:>13.3f}")
         if n == max(lengths):
             figures["kv_hit_ttft"] = {
-                "label": f"KV: stored prefix / recompute, TTFT, {n} tokens", "panel": "cost", "goal": 0.25,
+                "label": f"KV: stored prefix / recompute, TTFT, {n} tokens", "panel": "cost",
+                "goal": 0.25, "goal_is": "max",
                 "median": round(statistics.median(pairs), 3), "q1": round(min(pairs), 3),
                 "q3": round(max(pairs), 3), "n": len(pairs), "when": when,
                 "what": f"restarted engine, {args.rounds} rounds (q1/q3: min/max)"}
@@ -155,7 +156,7 @@ def main() -> None:
                                                 results["none"]["recompute"][str(n)], strict=True)]
             figures["kv_miss_ttft"] = {
                 "label": f"KV: miss with the store / no connector, TTFT, {n} tokens", "panel": "cost",
-                "goal": 1.10, "median": round(miss / none, 3), "q1": round(min(miss_pairs), 3),
+                "goal": 1.10, "goal_is": "max", "median": round(miss / none, 3), "q1": round(min(miss_pairs), 3),
                 "q3": round(max(miss_pairs), 3), "n": len(miss_pairs), "when": when,
                 "what": f"two boots, {args.rounds} rounds each (q1/q3: min/max of round pairs)"}
     tp = results["miss"]["throughput"] / results["none"]["throughput"]
