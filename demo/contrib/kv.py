@@ -43,8 +43,8 @@ def separate_run(model):
     (text1, cached1), (text2, cached2) = answers
     return report, [
         f"a {len(ids)}-token prompt, store folder {folder}",
-        f"  server 1: {cached1} cached prompt tokens, answer {text1!r}",
-        f"  server 2 (restarted): {cached2} cached prompt tokens (loaded from the folder), answer {text2!r}",
+        f"  server 1: {cached1} cached prompt tokens, answer {text1[:40]!r}...",
+        f"  server 2 (restarted): {cached2} cached prompt tokens (loaded from the folder), answer {text2[:40]!r}...",
         f"  same answer: {text1 == text2}",
     ]
 
