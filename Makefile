@@ -81,6 +81,7 @@ docs: install
 
 # Overhead of the reference plugins: the same workload with all CPU-capable plugins vs none.
 # Then the IO plugin: one long document as one request vs. the client's own windows.
+# Then the KV connector: time to first token with a stored prefix vs recomputing it (4 boots).
 # Each script records its figures in docs/bench/ and redraws the charts of docs/benchmarks.md
 # from them. BENCH_DRY_RUN=1: every script imports and wires everything, boots no engine,
 # measures nothing and writes nothing (the smoke test in `make test` runs that).
@@ -88,6 +89,7 @@ DRY := $(if $(BENCH_DRY_RUN),--dry-run)
 bench: install
 	$(PY) scripts/bench_overhead.py $(DRY) $(BENCH_ARGS)
 	$(PY) plugins/vllm-ref-io/bench/bench_io.py $(DRY)
+	$(PY) plugins/vllm-ref-kv/bench/bench_kv.py $(DRY)
 	$(PY) scripts/plot_fair_share.py $(DRY)
 	$(PY) scripts/plot_bench.py $(DRY)
 
