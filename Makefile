@@ -84,6 +84,7 @@ DRY := $(if $(BENCH_DRY_RUN),--dry-run)
 bench: install
 	$(PY) scripts/bench_overhead.py $(DRY) $(BENCH_ARGS)
 	$(PY) plugins/vllm-ref-io/bench/bench_io.py $(DRY)
+	$(PY) plugins/vllm-ref-parsers/bench/bench_parsers.py $(DRY)
 	$(PY) scripts/plot_fair_share.py $(DRY)
 	$(PY) scripts/plot_bench.py $(DRY)
 

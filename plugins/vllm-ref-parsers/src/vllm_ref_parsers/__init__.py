@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from vllm_ref_common import any_version_env, check_vllm, gate_verdict, setting
@@ -40,15 +41,15 @@ __all__ = ["ANY_VERSION_ENV", "MODULE", "PLUGIN", "REASONING_CLASS", "REASONING_
            "STATE", "SUPPORTED_VLLM", "TOOL_CLASS", "TOOL_PARSER", "TOOL_PARSER_ENV", "names", "register", "status"]
 
 
-def names(env: dict[str, str] | None = None) -> tuple[str, str]:
+def names(env: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(tool-call parser name, reasoning parser name) as the settings choose them; a bad value
     is a ValueError naming the setting and what is accepted."""
     import os
 
-    env = os.environ if env is None else env
+    source: Mapping[str, str] = os.environ if env is None else env
     out = []
     for var, default in ((TOOL_PARSER_ENV, TOOL_PARSER), (REASONING_PARSER_ENV, REASONING_PARSER)):
-        value = env.get(var, "").strip() or default
+        value = source.get(var, "").strip() or default
         if not _NAME.fullmatch(value):
             raise ValueError(f"{PLUGIN}: {var} is {value!r}; accepted: a parser name of 1 to 64 letters, digits, "
                              f"'_', '.' or '-', starting with a letter or digit (default {default!r})")
@@ -76,9 +77,7 @@ def register() -> None:
     """Register both parsers with vLLM in this process (safe to call again)."""
     if not check_vllm(PLUGIN, SUPPORTED_VLLM):
         return
-    tool, reasoning = names()
-    if tool == reasoning:
-        pass  # two registries: the same name for both is allowed, as vLLM's own parsers do
+    tool, reasoning = names()  # two registries: one name for both is allowed, as vLLM's own do
     from vllm.reasoning import ReasoningParserManager
     from vllm.tool_parsers import ToolParserManager
 
