@@ -148,7 +148,8 @@ def test_a_tokenizer_without_the_markers_stops_start_up(parsers: Any) -> None:
 
 def test_malformed_and_unclosed_calls_are_content(parsers: Any) -> None:
     # Naive: json.loads raises into the serving layer (a 500), or the call is dropped.
-    for bad in ('{"name": "f", "arguments": [1]}', '{"name": "f"', "", '{"name": "f", "arguments": {"x": NaN}}'):
+    for bad in ('{"name": "f", "arguments": [1]}', '{"name": "f"', "", '{"name": "f", "arguments": {"x": NaN}}',
+                '{"name": "f", "arguments": {"x": 1e999}}'):
         text = f"{THINK_START}r{THINK_END}a{CALL_START}{bad}{CALL_END}b"
         m = parsers.one_shot(text)
         assert (m.calls, m.content) == ([], f"a{CALL_START}{bad}{CALL_END}b")

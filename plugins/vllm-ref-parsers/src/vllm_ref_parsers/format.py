@@ -8,8 +8,8 @@
   grammar starts only after that token.
 - After it: content, with zero or more calls between `<|call|>` and `<|/call|>`, each a JSON
   object `{"name": non-empty string, "arguments": object}` (`arguments` may be left out: `{}`).
-  A call that is not that (bad JSON, a missing name, NaN, never closed) is content, markers
-  included, exactly as written.
+  A call that is not that (bad JSON, a missing name, NaN or a number beyond float range, never
+  closed) is content, markers included, exactly as written.
 - Content is the text outside calls, concatenated. Where at least one call was made, content
   that is only whitespace is no content (vLLM's serving layer drops it in one-shot parsing, so
   streaming holds whitespace back until it knows).
@@ -50,10 +50,18 @@ def _reject_constant(value: str) -> None:
     raise ValueError(f"{value} is not JSON")
 
 
+def _finite(text: str) -> float:
+    # 1e999 parses as inf, which json.dumps would write back as Infinity: not JSON either.
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def parse_call(body: str) -> Call | None:
     """The call in the text between the call markers, or None where it is not one."""
     try:
-        obj = json.loads(body, parse_constant=_reject_constant)
+        obj = json.loads(body, parse_constant=_reject_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or set(obj) - {"name", "arguments"}:
