@@ -34,7 +34,7 @@ class Parsers:
         self.tokenizer = AutoTokenizer.from_pretrained(tiny_parsers_llama())
         self.cls = ParserManager.get_parser(tool_parser_name=vllm_ref_parsers.TOOL_PARSER,
                                             reasoning_parser_name=vllm_ref_parsers.REASONING_PARSER,
-                                            enable_auto_tools=True, tokenizer=self.tokenizer)
+                                            enable_auto_tools=True)  # 0.31 has no tokenizer argument
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
 
     def request(self, **kw: Any) -> Any:
