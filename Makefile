@@ -90,6 +90,7 @@ bench: install
 	$(PY) scripts/bench_overhead.py $(DRY) $(BENCH_ARGS)
 	$(PY) plugins/vllm-ref-io/bench/bench_io.py $(DRY)
 	$(PY) plugins/vllm-ref-kv/bench/bench_kv.py $(DRY)
+	$(PY) plugins/vllm-ref-parsers/bench/bench_parsers.py $(DRY)
 	$(PY) scripts/plot_fair_share.py $(DRY)
 	$(PY) scripts/plot_bench.py $(DRY)
 
