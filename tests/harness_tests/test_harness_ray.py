@@ -6,7 +6,7 @@ the two Ray executors must agree with each other."""
 import pytest
 from vllm_ref_harness import ProbeReport
 
-# exclusive: the cluster's cleanup judges /dev/shm as a whole (see the harness's pytest plugin).
+# exclusive: under pytest-xdist, never beside the other Ray test's cluster.
 pytestmark = [pytest.mark.vllm, pytest.mark.exclusive]
 CHECKS = {"registered": "vllm_ref_probe_plugin:registered", "platform": "vllm_ref_probe_plugin:platform_name"}
 PROMPTS = [{"prompt": "Hello, my name is"}, {"prompt": "The capital of France is"}]

@@ -7,7 +7,7 @@ under Ray must equal those of the multiprocess executor.
 
 import pytest
 
-# exclusive: the cluster's cleanup judges /dev/shm as a whole (see the harness's pytest plugin).
+# exclusive: under pytest-xdist, never beside the other Ray test's cluster.
 pytestmark = [pytest.mark.vllm, pytest.mark.exclusive]
 PLUGINS = ["ref_model", "ref_scheduler", "ref_accelerator"]
 # Each plugin's own status() (see docs/architecture.md): the same reading the demo prints.

@@ -13,9 +13,8 @@ and reported, so an interrupted run leaves nothing behind. A session that never 
 (any pytest run in an environment that merely has the harness installed) is left as it was.
 With `--matrix-results DIR` (or REF_MATRIX_RESULTS) the session's outcome is written as one cell
 of the compatibility matrix (see vllm_ref_harness.matrix).
-Under pytest-xdist (`-n 2`), a test marked `exclusive` runs while no other test of the run does:
-the workers share one readers-writer lock (two flock files), so a test that judges the machine
-as a whole (the shared memory a Ray cluster left) never sees another worker's engine.
+Under pytest-xdist (`-n 2`), no two tests marked `exclusive` run at the same time (a flock the
+workers share): two local Ray clusters on one machine never start side by side.
 """
 
 from __future__ import annotations
@@ -126,7 +125,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vllm: boots a real vLLM engine (slow)")
-    config.addinivalue_line("markers", "exclusive: under pytest-xdist, no other test runs at the same time")
+    config.addinivalue_line("markers", "exclusive: under pytest-xdist, never beside another exclusive test")
     results = config.getoption("matrix_results", None)
     if results:
         config.pluginmanager.register(CellRecorder(config, Path(results)), "vllm-ref-matrix-cell")
@@ -158,33 +157,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @contextlib.contextmanager
-def _xdist_turn(exclusive: bool) -> Iterator[None]:
-    """A shared turn for an ordinary test, the whole machine for an `exclusive` one. A writer
-    first takes the gate, so a worker that keeps starting ordinary tests cannot starve it."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not run:
+def _exclusive_turn(item: pytest.Item) -> Iterator[None]:
+    """Under pytest-xdist, one `exclusive` test at a time across the workers (a flock); other
+    tests are not held up. The run is xdist's own worker input, not an environment variable: a
+    pytest a test starts inherits the environment, and must not wait for its own parent."""
+    run = getattr(item.config, "workerinput", {}).get("testrunuid")
+    if not run or item.get_closest_marker("exclusive") is None:
         yield
         return
-    base = Path(tempfile.gettempdir()) / f"vllm-ref-xdist-{run}"
-    with open(f"{base}.gate", "a+") as gate, open(f"{base}.lock", "a+") as lock:
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        if not exclusive:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            fcntl.flock(gate, fcntl.LOCK_UN)
-        else:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(Path(tempfile.gettempdir()) / f"vllm-ref-xdist-{run}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     # Setup, call and teardown all inside the turn: a module's boot happens in its first test's
     # setup, and its teardown in its last test's.
-    with _xdist_turn(item.get_closest_marker("exclusive") is not None):
+    with _exclusive_turn(item):
         yield
 
 
