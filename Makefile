@@ -8,7 +8,7 @@ export REF_HARNESS_CACHE ?= $(CURDIR)/.cache
 # tests, and vLLM warns about (or, hardened, refuses) any VLLM_* variable it does not know.
 export VENV
 
-.PHONY: install demo test test-fast lint bench matrix docs clean dist facts stress-probe
+.PHONY: install demo test test-long test-fast lint bench matrix docs clean dist facts stress-probe
 
 install:
 	@VLLM_SPEC='$(VLLM_SPEC)' bash scripts/install.sh
@@ -24,6 +24,11 @@ demo: install
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+
+# The tests marked `long` (deselected from `make test`: each takes minutes on its own): the
+# example project's compatibility matrix, one cell, run the way its workflow runs it.
+test-long: install
+	$(PY) -m pytest --long -m long $(PYTEST_ARGS)
 
 # Unit tests only: no engine boots.
 test-fast: install

@@ -57,6 +57,7 @@ def test_the_workflow_runs_the_harness_commands() -> None:
 
 
 @pytest.mark.vllm
+@pytest.mark.long  # 2.5-3.5 min, most of it hatch creating the cell's environment: `make test-long`
 def test_example_project_runs_one_matrix_cell_like_its_workflow(tmp_path: Path) -> None:
     work = cache_root() / "example-matrix"
     copy = work / "general_plugin"

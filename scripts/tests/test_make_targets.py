@@ -27,6 +27,7 @@ SMOKE: dict[str, tuple[str, str]] = {
     "make demo": ("make demo DEMO_ARGS=--dry-run", "demo (dry run): would serve"),
     "make test": ("make -n test", "-m pytest"),
     "make test-fast": ("make test-fast PYTEST_ARGS='--collect-only -q'", "tests collected"),
+    "make test-long": ("make test-long PYTEST_ARGS='--collect-only -q'", "test_example_project_runs_one_matrix_cell"),
     "make lint": ("make -n lint", "-m mypy"),
     "make bench": ("make bench BENCH_DRY_RUN=1", "plot_bench (dry run):"),
     "make matrix": ("make matrix MATRIX_DRY_RUN=1", "0 problem(s)"),
