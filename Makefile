@@ -18,12 +18,14 @@ demo: install
 	$(PY) demo/run_demo.py $(DEMO_ARGS)
 
 # The default run: every package's tests, real engines included, on TEST_WORKERS pytest-xdist
-# workers (one test file per worker at a time, so a module's shared boot stays one boot; tests
-# marked `exclusive` run alone). Most of a boot is one process importing on one core, so two
+# workers (one test file per worker at a time, so a module's shared boot stays one boot; two
+# tests marked `exclusive` never run together). Files go out in collection order (testpaths:
+# the heaviest first), not xdist's default of the most tests first, which left a single-test
+# engine file for the end. Most of a boot is one process importing on one core, so two
 # workers fill a 2-core machine (docs/harness.md, "The suite's time"). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS)
 
 # The tests marked `long` (deselected from `make test`: each takes minutes on its own): the
 # example project's compatibility matrix, one cell, run the way its workflow runs it.

@@ -221,6 +221,7 @@ EFFECT_ROLES = {
     "ref_prometheus": ("front_end",),
     "ref_temperature": ("worker",),
     "ref_accelerator": ("front_end", "engine_core", "worker"),
+    "ref_parsers": ("front_end", "engine_core", "worker"),  # registered wherever register() ran
 }
 
 
