@@ -141,3 +141,13 @@ def test_exclusive_tests_never_overlap_under_xdist(tmp_path: Path) -> None:
     ordered = sorted(spans.values())
     overlaps = [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b[0] < a[1]]
     assert not overlaps, f"exclusive tests overlapped: {spans}"
+
+
+def test_record_figures_merges_and_keeps_other_benchmarks_entries(tmp_path: Path) -> None:
+    from vllm_ref_harness.bench import machine, record_figures
+
+    path = tmp_path / "bench" / "figures.json"
+    record_figures(path, {"a": {"median": 1.0}, "b": {"median": 2.0}})
+    record_figures(path, {"b": {"median": 3.0}})
+    assert json.loads(path.read_text()) == {"a": {"median": 1.0}, "b": {"median": 3.0}}
+    assert "cores (load average at the end" in machine()

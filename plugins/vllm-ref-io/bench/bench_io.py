@@ -21,29 +21,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
-import platform
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import requests
 import torch
+from vllm_ref_harness.bench import machine, record_figures
 
 # Every benchmark's latest ratios, drawn on docs/benchmarks.md (scripts/plot_bench.py).
 FIGURES = Path(__file__).resolve().parents[3] / "docs" / "bench" / "figures.json"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -110,13 +99,12 @@ def main() -> None:
                 sides[name]()
                 times[name].append(time.perf_counter() - t0)
 
-    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores (load average at the end "
-          f"{os.getloadavg()[0]:.1f}); vLLM {__import__('vllm').__version__}; tiny_llama_embed float32")
+    print(f"machine: {machine()}; vLLM {__import__('vllm').__version__}; tiny_llama_embed float32")
     print(f"document: {len(doc)} characters, {n_tokens} tokens, {n_windows} windows of {args.window}; "
           f"{args.rounds} rounds, alternating order")
     for name, ts in times.items():
         print(f"  {name:18s} median {statistics.median(ts) * 1000:8.1f} ms")
-    figures = json.loads(args.record.read_text()) if args.record.is_file() else {}
+    figures: dict[str, dict[str, Any]] = {}
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     for name in list(sides)[1:]:
         ratios = [c / p for c, p in zip(times[name], times["plugin"], strict=True)]
@@ -127,8 +115,7 @@ def main() -> None:
             "label": f"IO: {name} / plugin, {n_windows} windows of {args.window}", "panel": "speed-up",
             "median": round(statistics.median(ratios), 3), "q1": round(q[0], 3), "q3": round(q[2], 3),
             "n": args.rounds, "when": when, "what": f"{n_tokens}-token document, {args.rounds} rounds"}
-    args.record.parent.mkdir(parents=True, exist_ok=True)
-    args.record.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    record_figures(args.record, figures)
 
 
 if __name__ == "__main__":

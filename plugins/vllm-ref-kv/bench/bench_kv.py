@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -39,17 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vllm_ref_harness.bench import machine, record_figures
+
 FIGURES = Path(__file__).resolve().parents[3] / "docs" / "bench" / "figures.json"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def read_rate(folder: Path) -> float:
@@ -131,12 +121,11 @@ def main() -> None:
     def med(name: str, side: str, n: int) -> float:
         return statistics.median(results[name][side][str(n)])
 
-    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores (load average at the end "
-          f"{os.getloadavg()[0]:.1f}); vLLM {__import__('vllm').__version__}; bench_llama float32, "
+    print(f"machine: {machine()}; vLLM {__import__('vllm').__version__}; bench_llama float32, "
           f"{args.rounds} rounds")
     print(f"{'tokens':>7} {'recompute s':>12} {'stored s':>9} {'stored/re':>10} {'miss s':>8} {'none s':>8} "
           f"{'miss/none':>10} {'example s':>10} {'ours/example':>13}")
-    figures = json.loads(args.record.read_text()) if args.record.is_file() else {}
+    figures: dict[str, dict[str, Any]] = {}
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     for n in lengths:
         pairs = [h / r for h, r in zip(results["restart"]["hit"][str(n)], results["restart"]["recompute"][str(n)],
@@ -170,8 +159,7 @@ def main() -> None:
         "label": "KV: throughput, misses with the store / no connector", "panel": "cost", "goal": 0.95,
         "goal_is": "min", "median": round(tp, 3), "q1": round(tp, 3), "q3": round(tp, 3), "n": 1, "when": when,
         "what": f"{args.batch} prompts of 512 tokens + 32 new, one batch per boot"}
-    args.record.parent.mkdir(parents=True, exist_ok=True)
-    args.record.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    record_figures(args.record, figures)
 
 
 if __name__ == "__main__":

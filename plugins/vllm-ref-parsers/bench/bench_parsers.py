@@ -26,25 +26,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from vllm_ref_harness.bench import machine, record_figures
+
 FIGURES = Path(__file__).resolve().parents[3] / "docs" / "bench" / "figures.json"
 WORDS = "the quick brown fox jumps over the lazy dog while vLLM serves plugins fast and easy".split()
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build(tok: Any, n_tokens: int) -> tuple[list[str], list[str], list[tuple[str, dict]]]:
@@ -166,8 +156,7 @@ def main() -> None:
                 assert [list(c) for c in got] == [list(c) for c in calls], f"{name} at {n}: wrong calls"
                 per_token.setdefault((name, n), []).append(spent / len(ids))
 
-    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores (load average at the end "
-          f"{os.getloadavg()[0]:.1f}); vLLM {__import__('vllm').__version__}; {args.rounds} rounds, alternating order")
+    print(f"machine: {machine()}; vLLM {__import__('vllm').__version__}; {args.rounds} rounds, alternating order")
     med = {k: statistics.median(v) for k, v in per_token.items()}
     for (name, n), v in sorted(med.items()):
         print(f"  {name:7s} {len(outputs[n][1 if name == 'ours' else 3]):6d} tokens: {v * 1e6:8.2f} us/token")
@@ -192,12 +181,9 @@ def main() -> None:
     if args.tiny:
         return
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    recorded = json.loads(args.record.read_text()) if args.record.is_file() else {}
     for f in figures.values():
         f.update(when=when, what=f"one token per delta, {args.rounds} rounds")
-    recorded.update(figures)
-    args.record.parent.mkdir(parents=True, exist_ok=True)
-    args.record.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    record_figures(args.record, figures)
 
 
 if __name__ == "__main__":
