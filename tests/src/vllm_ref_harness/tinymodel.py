@@ -169,20 +169,24 @@ def tiny_llama(
     vocab_size: int = 512,
     seed: int = 0,
     init_std: float = 0.5,
+    max_len: int = 2048,
 ) -> Path:
     """A tiny LlamaForCausalLM checkpoint (config, safetensors, tokenizer, chat template), cached.
 
     init_std is large on purpose: peaked logits make greedy decoding stable across
     tensor-parallel layouts, so token-for-token comparisons test the code, not float noise.
+    max_len: the context (2048, Llama's default; longer for prefill-bound benchmarks).
     """
-    params = dict(
+    params: dict[str, Any] = dict(
         hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
         num_kv_heads=num_kv_heads, intermediate_size=intermediate_size,
         vocab_size=vocab_size, seed=seed, init_std=init_std,
     )
+    if max_len != 2048:  # the default's checkpoints keep the cache key they always had
+        params["max_len"] = max_len
 
     def build(out: Path) -> None:
-        vocab = write_tokenizer(out, vocab_size)
+        vocab = write_tokenizer(out, vocab_size, max_len)
         hd, h, inter = hidden_size // num_heads, hidden_size, intermediate_size
         shapes = _llama_body_shapes(vocab, h, num_layers, num_heads, num_kv_heads, inter)
         shapes["lm_head.weight"] = (vocab, h)
@@ -190,7 +194,7 @@ def tiny_llama(
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": h,
             "intermediate_size": inter, "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
             "num_key_value_heads": num_kv_heads, "head_dim": hd, "vocab_size": vocab,
-            "tie_word_embeddings": False,
+            "tie_word_embeddings": False, "max_position_embeddings": max_len,
         }
         write_weights(out, config, shapes, seed=seed, init_std=init_std, norm_jitter=0.0)
 
@@ -245,4 +249,5 @@ if __name__ == "__main__":
     kind, *rest = sys.argv[1:] or ["llama"]
     if kind not in ("llama", "llama-embed") or rest:
         sys.exit(f"usage: python -m vllm_ref_harness.tinymodel [llama|llama-embed]; got {sys.argv[1:]}")
-    print({"llama": tiny_llama, "llama-embed": tiny_llama_embed}[kind]())
+    makers: dict[str, Callable[[], Path]] = {"llama": tiny_llama, "llama-embed": tiny_llama_embed}
+    print(makers[kind]())

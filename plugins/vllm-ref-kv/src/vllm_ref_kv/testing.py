@@ -96,33 +96,10 @@ def bench_llama(hidden: int = 256, layers: int = 4, heads: int = 4, kv_heads: in
     """A Llama of the harness's tiny family, with room for 8k-token prompts (the tiny one stops at
     2048), deterministic and cached: small enough for two cores, large enough that an 8k prefill
     takes seconds (attention grows with the square of the prompt)."""
-    from vllm_ref_harness import cached_checkpoint, write_tokenizer, write_weights
+    from vllm_ref_harness import tiny_llama
 
-    params = {"hidden": hidden, "layers": layers, "heads": heads, "kv_heads": kv_heads, "inter": inter,
-              "max_len": max_len}
-
-    def build(out: Path) -> None:
-        vocab = write_tokenizer(out, 512, max_len)
-        hd = hidden // heads
-        shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden),
-                                              "model.norm.weight": (hidden,), "lm_head.weight": (vocab, hidden)}
-        for i in range(layers):
-            p = f"model.layers.{i}."
-            shapes.update({
-                p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,),
-                p + "self_attn.q_proj.weight": (heads * hd, hidden),
-                p + "self_attn.k_proj.weight": (kv_heads * hd, hidden),
-                p + "self_attn.v_proj.weight": (kv_heads * hd, hidden),
-                p + "self_attn.o_proj.weight": (hidden, heads * hd),
-                p + "mlp.gate_proj.weight": (inter, hidden), p + "mlp.up_proj.weight": (inter, hidden),
-                p + "mlp.down_proj.weight": (hidden, inter)})
-        config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
-                  "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": heads,
-                  "num_key_value_heads": kv_heads, "head_dim": hd, "vocab_size": vocab,
-                  "tie_word_embeddings": False, "max_position_embeddings": max_len}
-        write_weights(out, config, shapes, seed=0, init_std=0.5)
-
-    return cached_checkpoint("ref-kv-bench-llama", params, build)
+    return tiny_llama(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
+                      intermediate_size=inter, max_len=max_len)
 
 
 def timings(llm: Any) -> dict[str, Any]:
