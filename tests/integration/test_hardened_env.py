@@ -13,7 +13,8 @@ from vllm_ref_model.testing import tiny_parallax
 
 pytestmark = pytest.mark.vllm
 
-PLUGINS = ["ref_model", "ref_scheduler", "ref_prometheus", "ref_temperature", "ref_accelerator"]
+PLUGINS = ["ref_model", "ref_scheduler", "ref_prometheus", "ref_temperature", "ref_accelerator", "ref_parsers",
+           "ref_kv"]
 # One value for every setting each plugin reads (the accelerator's switch off: it would take
 # over the platform and interpret the kernels, which another test covers).
 SETTINGS = {
@@ -25,6 +26,8 @@ SETTINGS = {
     "REF_TEMPERATURE_MIN": "0.5", "REF_TEMPERATURE_MAX": "1.5", "REF_TEMPERATURE_EXPONENT": "1.0",
     "REF_TEMPERATURE_ANY_VERSION": "0", "REF_TEMPERATURE_COMPILE": "1",
     "REF_ACCELERATOR": "0", "REF_ACCELERATOR_ANY_VERSION": "0",
+    "REF_PARSERS_TOOL_PARSER": "ref_tools", "REF_PARSERS_REASONING_PARSER": "ref_reasoning",
+    "REF_PARSERS_ANY_VERSION": "0", "REF_KV_ANY_VERSION": "0",
 }
 CHECKS = {p: f"vllm_{p}:status" for p in PLUGINS}
 REQUEST = {"prompt": "The capital of France is",
@@ -49,6 +52,9 @@ def test_every_setting_set_under_fail_on_environ_validation(vllm) -> None:
     rep.assert_check("ref_temperature", lambda s: s["effect"] and s["scaled"], roles=("worker",))
     rep.assert_check("ref_accelerator", lambda s: not s["effect"] and s["platform"] == "CpuPlatform",
                      roles=ALL_ROLES)
+    rep.assert_check("ref_parsers", True, roles=ALL_ROLES)  # both parsers registered under the set names
+    # No --kv-transfer-config here: the connector is registered, inside its range, and never built.
+    rep.assert_check("ref_kv", lambda s: not s["effect"] and s["gate"]["active"], roles=ALL_ROLES)
 
 
 def test_a_vllm_prefixed_plugin_setting_is_refused_by_the_same_boot(vllm) -> None:
