@@ -2,7 +2,8 @@
 
 The simulated accelerator is the Ray-capable platform (ray_device_key "GPU"); the custom
 model, the scheduler patch and the logits processor ride along. Greedy and seeded tokens
-under Ray must equal those of the multiprocess executor.
+under Ray (vLLM's default Ray executor; the legacy one is the harness's own Ray test's) must
+equal those of the multiprocess executor.
 """
 
 import pytest
