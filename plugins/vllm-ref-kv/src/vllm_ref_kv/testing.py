@@ -133,7 +133,7 @@ def timings(llm: Any) -> dict[str, Any]:
       = the same tokens with a fresh cache_salt (a miss everywhere); each is one request of
       max_tokens=1, so its time is the time to first token;
     - throughput: `batches` times (default 1), n fresh prompts of `len` tokens in one batch,
-      `max_tokens` each: tokens/s per batch (a list).
+      `max_tokens` each: tokens/s per batch (a list), after `warmup` batches not counted.
     """
     import uuid
 
@@ -165,12 +165,13 @@ def timings(llm: Any) -> dict[str, Any]:
     if tp:
         params = SamplingParams(temperature=0.0, max_tokens=tp["max_tokens"], ignore_eos=True)
         out["throughput"] = []
-        for _ in range(tp.get("batches", 1)):
+        for i in range(tp.get("warmup", 0) + tp.get("batches", 1)):
             llm.reset_prefix_cache()
             batch = [{"prompt_token_ids": prompt(tp["len"], 1000 + i), "cache_salt": uuid.uuid4().hex}
                      for i in range(tp["n"])]
             t0 = time.perf_counter()
             done = llm.generate(batch, params, use_tqdm=False)
             dt = time.perf_counter() - t0
-            out["throughput"].append(sum(len(o.outputs[0].token_ids) + len(o.prompt_token_ids) for o in done) / dt)
+            if i >= tp.get("warmup", 0):
+                out["throughput"].append(sum(len(o.outputs[0].token_ids) + len(o.prompt_token_ids) for o in done) / dt)
     return out
