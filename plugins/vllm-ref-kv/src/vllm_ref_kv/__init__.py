@@ -37,7 +37,7 @@ STATE: dict[str, Any] = {
     "lookups": 0, "hit_blocks": 0, "miss_blocks": 0, "hit_tokens": 0,  # scheduler half
     "loaded_blocks": 0, "tokens_loaded": 0, "bytes_loaded": 0, "load_s": 0.0,  # worker half
     "load_missing": 0, "load_failed": 0,
-    "saved_blocks": 0, "tokens_saved": 0, "bytes_saved": 0, "save_s": 0.0,
+    "saved_blocks": 0, "tokens_saved": 0, "bytes_saved": 0, "save_s": 0.0, "save_dropped": 0,
     "evicted": 0, "saving_stopped": False,
 }
 
@@ -108,7 +108,7 @@ def status() -> dict[str, Any]:
 
     {"effect": a connector half was built here, "scheduler"/"worker": how many halves of each
     role were built here, the store's counters (lookups, hit/miss blocks, tokens/bytes loaded
-    and saved, load/save seconds, load failures, evictions, saving_stopped), "gate": the
+    and saved, load/save seconds, load failures, saves dropped, evictions, saving_stopped), "gate": the
     version gate's verdict (None where the entry point never ran)}.
     """
     return {"effect": bool(STATE["scheduler"] or STATE["worker"]), **STATE, "gate": gate_verdict(PLUGIN)}

@@ -10,7 +10,9 @@ metadata vLLM hands from the first to the second each step (`RefKVMeta`), and th
   to save.
 - Worker half (`_Worker`): before the forward pass, reads each block's file for its rank,
   verifies it and copies every layer's slice into the paged KV cache (all layers at once); after
-  it, copies every newly finished prompt block out of the KV cache and writes it. A block that
+  it, copies every newly finished prompt block out of the KV cache (the block may be reused
+  once wait_for_save returns, so the copy is made before) and hands the bytes to the store's
+  background writer (store.Writer), which checksums, writes and renames them. A block that
   fails to load is reported to vLLM (`get_block_ids_with_load_errors`) and recomputed: the
   connector sets `kv_load_failure_policy` to "recompute" (vLLM's default, "fail", would fail
   the request), because a cache is best effort.
@@ -32,7 +34,7 @@ from vllm.distributed.kv_transfer.kv_connector.v1.base import (
 )
 
 from . import PLUGIN, ROLES, STATE, ConfigError, parse_extra_config
-from .store import Store, chain_keys, logger
+from .store import Store, Writer, chain_keys, logger
 
 try:  # where vLLM labels where an external hit came from (its metrics); absent in older releases
     from vllm.v1.metrics.cache_hit_source import CacheHitSource
@@ -185,6 +187,10 @@ class RefKVConnector(KVConnectorBase_V1):
 
         return RefKVPromMetrics(vllm_config, metric_types, labelnames, per_engine_labelvalues)
 
+    def shutdown(self) -> None:
+        if self._worker is not None:
+            self._worker.writer.close()  # what is queued is written before the worker ends
+
     def get_block_ids_with_load_errors(self) -> set[int]:
         if self._worker is None:
             return set()
@@ -201,10 +207,39 @@ class _Req:
     load: list[tuple[str, int]] = field(default_factory=list)
 
 
+# How long a block handed to the workers for saving counts as stored before its file is seen.
+# The workers write in the background: a lookup in that window would otherwise miss a block
+# this engine has just computed. A worker asked to load a block still queued waits for its
+# write; one never written (dropped, failed) is a load miss: recomputed, never wrong.
+HANDED_S = 30.0
+
+
 class _Scheduler:
     def __init__(self, c: RefKVConnector, parts: list[str]) -> None:
         self.c, self.parts = c, parts
         self.reqs: dict[str, _Req] = {}
+        self.handed: dict[str, float] = {}  # key -> when its save was handed out (oldest first)
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        while self.handed:
+            key, when = next(iter(self.handed.items()))
+            if now - when < HANDED_S:
+                break
+            del self.handed[key]
+
+    def _present(self, keys: list[str]) -> int:
+        """How many leading keys are stored, or handed out for saving within HANDED_S and not
+        yet seen on disk (once seen, the disk alone answers: an evicted block is a miss)."""
+        self._prune()
+        n = 0
+        for key in keys:
+            if self.c.store.has(key, self.parts):
+                self.handed.pop(key, None)
+            elif key not in self.handed:
+                break
+            n += 1
+        return n
 
     def _keys(self, request: Request) -> list[str] | None:
         """None where token ids alone do not determine the KV (images, LoRA, prompt embeddings)."""
@@ -228,7 +263,7 @@ class _Scheduler:
             req.present = 0
             return 0
         STATE["lookups"] += 1
-        req.present = self.c.store.count_present(req.keys, self.parts)
+        req.present = self._present(req.keys)
         STATE["hit_blocks"] += req.present
         STATE["miss_blocks"] += len(req.keys) - req.present
         return max(0, req.present * bs - num_computed_tokens)
@@ -275,8 +310,12 @@ class _Scheduler:
         if not self.c.saves_enabled:
             return
         done = min(computed_after_step // self.c.block_size, len(req.keys), len(req.block_ids))
+        self._prune()
+        now = time.monotonic()
         for i in range(max(req.saved, req.present), done):
             meta.saves.append((req.keys[i], req.block_ids[i]))
+            self.handed.pop(req.keys[i], None)
+            self.handed[req.keys[i]] = now
         req.saved = max(req.saved, done)
 
     def finished(self, req_id: str) -> None:
@@ -298,6 +337,7 @@ class _Worker:
         self.layers: dict[str, torch.Tensor] = {}
         self.failed: set[int] = set()
         self._layout: list[Any] | None = None
+        self.writer = Writer(c.store, c.block_size)
 
     def _slices(self, block_id: int) -> list[torch.Tensor]:
         """Every layer's view of one (scheduler) block, in a fixed layer order. The block
@@ -331,6 +371,8 @@ class _Worker:
         store, layout = self.c.store, self.layout()
         for _req_id, pairs in meta.loads.items():
             for n, (key, block_id) in enumerate(pairs):
+                if self.writer.queued(key, self.part):
+                    self.writer.flush()  # this engine computed it moments ago: wait for its file
                 payload = store.load(key, self.part, layout)
                 if payload is None:
                     # This block and every later one of the request: vLLM recomputes from here.
@@ -352,17 +394,15 @@ class _Worker:
             return
         layout = self.layout()
         for key, block_id in meta.saves:
-            if self.c.store.has(key, (self.part,)):
+            if self.writer.queued(key, self.part) or self.c.store.has(key, (self.part,)):
                 continue
             t0 = time.perf_counter()
-            # One copy: each layer's slice viewed as bytes (no copy where it is contiguous on the
-            # host), joined into the file's payload.
+            # The snapshot, before the block can be reused: each layer's slice viewed as bytes
+            # (no copy where it is contiguous on the host), joined into the file's payload (the
+            # one copy). The checksum, write and rename happen on the writer's thread.
             payload = b"".join(memoryview(s.cpu().contiguous().view(torch.uint8).reshape(-1).numpy())  # type: ignore[arg-type]
                                for s in self._slices(block_id))
-            STATE["save_s"] += time.perf_counter() - t0
-            if self.c.store.save(key, self.part, layout, payload):
-                STATE["saved_blocks"] += 1
-                STATE["tokens_saved"] += meta.block_size
+            self.writer.submit(key, self.part, layout, payload, time.perf_counter() - t0)
 
     def log_state(self) -> None:  # pragma: no cover - debugging aid
         logger.info("%s: %s", PLUGIN, STATE)

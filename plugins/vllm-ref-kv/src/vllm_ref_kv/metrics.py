@@ -31,7 +31,8 @@ COUNTERS = {
     "saved_blocks": "blocks written (all workers)",
     "tokens_saved": "prompt tokens whose KV was written (all workers)",
     "bytes_saved": "payload bytes written (all workers)",
-    "save_s": "seconds spent copying out and writing blocks (all workers)",
+    "save_s": "seconds spent copying out and writing blocks (all workers; the writes on a background thread)",
+    "save_dropped": "blocks not saved because the background writes fell behind (all workers)",
     "evicted": "files removed by the size cap",
 }
 

@@ -6,7 +6,9 @@ Needs the `test` extra (`pip install vllm-ref-kv[test]`); nothing at runtime imp
   file named by REF_KV_TEST_PROMPTS, greedy with logprobs, one at a time (so each request's
   lookup sees what the previous one saved), with vLLM's own count of cached prompt tokens;
   with "reset_prefix_cache" vLLM's own prefix cache is emptied before each, so a repeated
-  prompt is served by the connector within one boot.
+  prompt is served by the connector within one boot; with "barrier" several engines wait for
+  each other before their first prompt (they then write the same blocks at the same time); a
+  prompt with "remove_folder" first deletes the store's folder (a fault while serving).
 - `flip_byte`, `block_files`: fault injection on a store folder between boots.
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +62,13 @@ def generate(llm: Any) -> dict[str, Any]:
     with open(os.environ[PROMPTS_ENV]) as f:
         spec = json.load(f)
     params = SamplingParams(temperature=0.0, max_tokens=spec.get("max_tokens", 8), logprobs=1)
+    if spec.get("barrier"):
+        barrier(spec["barrier"]["dir"], spec["barrier"]["parties"])
+    folder = llm.llm_engine.vllm_config.kv_transfer_config.kv_connector_extra_config["folder"]
     results = []
     for p in spec["prompts"]:
+        if p.get("remove_folder"):  # from this process, while the engine core and worker serve
+            shutil.rmtree(folder)
         if spec.get("reset_prefix_cache"):  # so the next lookup goes past vLLM's own cache to the store
             llm.reset_prefix_cache()
         request: dict[str, Any] = {"prompt_token_ids": p["ids"]}
@@ -70,6 +79,18 @@ def generate(llm: Any) -> dict[str, Any]:
         results.append({"token_ids": list(c.token_ids), "cached": out.num_cached_tokens,
                         "logprobs": [step[t].logprob for step, t in zip(c.logprobs, c.token_ids, strict=True)]})
     return {"namespace": namespace(llm.llm_engine.vllm_config), "results": results}
+
+
+def barrier(folder: str, parties: int, timeout: float = 600) -> None:
+    """Wait until `parties` processes have called this on `folder` (a file each), so that engines
+    booted side by side start their requests together, whatever their start-up times."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{os.getpid()}.ready").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(Path(folder).glob("*.ready"))) < parties:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"ref_kv testing: barrier {folder}: {parties} parties never arrived")
+        time.sleep(0.005)
 
 
 def write_prompts(path: Path, prompts: list[dict[str, Any]], **options: Any) -> dict[str, str]:
@@ -111,9 +132,9 @@ def timings(llm: Any) -> dict[str, Any]:
       each: "hit" = the prompt itself (served by the connector where it stored it), "recompute"
       = the same tokens with a fresh cache_salt (a miss everywhere); each is one request of
       max_tokens=1, so its time is the time to first token;
-    - throughput: n fresh prompts of `len` tokens in one batch, `max_tokens` each: tokens/s.
+    - throughput: `batches` times (default 1), n fresh prompts of `len` tokens in one batch,
+      `max_tokens` each: tokens/s per batch (a list), after `warmup` batches not counted.
     """
-    import time
     import uuid
 
     from vllm import SamplingParams
@@ -142,12 +163,15 @@ def timings(llm: Any) -> dict[str, Any]:
                 out[side][str(n)].append(ttft(ids, None if side == "hit" else uuid.uuid4().hex))
     tp = spec.get("throughput")
     if tp:
-        llm.reset_prefix_cache()
-        batch = [{"prompt_token_ids": prompt(tp["len"], 1000 + i), "cache_salt": uuid.uuid4().hex}
-                 for i in range(tp["n"])]
         params = SamplingParams(temperature=0.0, max_tokens=tp["max_tokens"], ignore_eos=True)
-        t0 = time.perf_counter()
-        done = llm.generate(batch, params, use_tqdm=False)
-        dt = time.perf_counter() - t0
-        out["throughput"] = sum(len(o.outputs[0].token_ids) + len(o.prompt_token_ids) for o in done) / dt
+        out["throughput"] = []
+        for i in range(tp.get("warmup", 0) + tp.get("batches", 1)):
+            llm.reset_prefix_cache()
+            batch = [{"prompt_token_ids": prompt(tp["len"], 1000 + i), "cache_salt": uuid.uuid4().hex}
+                     for i in range(tp["n"])]
+            t0 = time.perf_counter()
+            done = llm.generate(batch, params, use_tqdm=False)
+            dt = time.perf_counter() - t0
+            if i >= tp.get("warmup", 0):
+                out["throughput"].append(sum(len(o.outputs[0].token_ids) + len(o.prompt_token_ids) for o in done) / dt)
     return out
