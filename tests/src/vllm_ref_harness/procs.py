@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -22,7 +23,10 @@ SESSION_TAG = f"s{os.getpid()}-{uuid.uuid4().hex[:8]}"
 # Run tag -> id of the Unix session its boot was started in. vLLM renames its engine core and
 # workers with setproctitle, which overwrites the memory /proc/<pid>/environ reads, so those
 # processes lose the tag there; they keep the session id, which outlives the session leader.
+# Boots may run from several threads at once (two engines side by side): a lock, so one thread's
+# stop() never walks the dict while another's start adds to it.
 _SESSIONS: dict[str, int] = {}
+_SESSIONS_LOCK = threading.Lock()
 
 
 def new_run_tag() -> str:
@@ -31,11 +35,13 @@ def new_run_tag() -> str:
 
 def track_session(tag: str, sid: int) -> None:
     """Record that the boot tagged `tag` runs in Unix session `sid`."""
-    _SESSIONS[tag] = sid
+    with _SESSIONS_LOCK:
+        _SESSIONS[tag] = sid
 
 
 def sessions(prefix: str) -> list[int]:
-    return sorted({sid for tag, sid in _SESSIONS.items() if tag.startswith(prefix)})
+    with _SESSIONS_LOCK:
+        return sorted({sid for tag, sid in _SESSIONS.items() if tag.startswith(prefix)})
 
 
 def tagged(prefix: str, sids: list[int] | tuple[int, ...] = ()) -> list[psutil.Process]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import signal
 import sys
@@ -42,11 +43,10 @@ class VllmFactory:
     def __init__(self, tmp_path: Path):
         self._tmp = tmp_path
         self._servers: list[VllmServer | RayCluster] = []
-        self._n = 0
+        self._n = itertools.count(1)  # next() is atomic: boots may start from several threads
 
     def _dir(self) -> Path:
-        self._n += 1
-        return self._tmp / f"vllm-{self._n}"
+        return self._tmp / f"vllm-{next(self._n)}"
 
     def run(self, model: Any, **kwargs: Any) -> EngineRun:
         kwargs.setdefault("run_dir", self._dir())
