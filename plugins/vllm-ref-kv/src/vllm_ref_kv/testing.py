@@ -64,11 +64,10 @@ def generate(llm: Any) -> dict[str, Any]:
     params = SamplingParams(temperature=0.0, max_tokens=spec.get("max_tokens", 8), logprobs=1)
     if spec.get("barrier"):
         barrier(spec["barrier"]["dir"], spec["barrier"]["parties"])
-    folder = llm.llm_engine.vllm_config.kv_transfer_config.kv_connector_extra_config["folder"]
     results = []
     for p in spec["prompts"]:
         if p.get("remove_folder"):  # from this process, while the engine core and worker serve
-            shutil.rmtree(folder)
+            shutil.rmtree(llm.llm_engine.vllm_config.kv_transfer_config.kv_connector_extra_config["folder"])
         if spec.get("reset_prefix_cache"):  # so the next lookup goes past vLLM's own cache to the store
             llm.reset_prefix_cache()
         request: dict[str, Any] = {"prompt_token_ids": p["ids"]}
@@ -165,13 +164,13 @@ def timings(llm: Any) -> dict[str, Any]:
     if tp:
         params = SamplingParams(temperature=0.0, max_tokens=tp["max_tokens"], ignore_eos=True)
         out["throughput"] = []
-        for i in range(tp.get("warmup", 0) + tp.get("batches", 1)):
+        for b in range(tp.get("warmup", 0) + tp.get("batches", 1)):
             llm.reset_prefix_cache()
             batch = [{"prompt_token_ids": prompt(tp["len"], 1000 + i), "cache_salt": uuid.uuid4().hex}
                      for i in range(tp["n"])]
             t0 = time.perf_counter()
             done = llm.generate(batch, params, use_tqdm=False)
             dt = time.perf_counter() - t0
-            if i >= tp.get("warmup", 0):
+            if b >= tp.get("warmup", 0):
                 out["throughput"].append(sum(len(o.outputs[0].token_ids) + len(o.prompt_token_ids) for o in done) / dt)
     return out
