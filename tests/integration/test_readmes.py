@@ -146,11 +146,14 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         _run([*pip, "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"])
     # Nothing of the dev environment that would help a block along: no VLLM_* setting (in
     # particular no VLLM_CPU_KVCACHE_SPACE: the examples must bring their own memory setting).
+    # Nor PYTHONDONTWRITEBYTECODE (some CI images set it): with it, and vLLM installed without
+    # byte code, every later process compiled vLLM, torch and transformers from source again
+    # (each of this file's servers took ~2 minutes). A user's Python writes byte code on first import.
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("VLLM_")}
     env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
                PIP_DISABLE_PIP_VERSION_CHECK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               VLLM_NO_USAGE_STATS="1")
+               VLLM_NO_USAGE_STATS="1", PYTHONDONTWRITEBYTECODE="")
     print(f"\nfresh environment with {_vllm_spec()} in {time.monotonic() - t0:.0f} s")
     yield {"dir": venv, "python": py, "env": env, "outputs": {}}
     if not kept:  # 1.2 GB; pytest would keep the last three runs' temporary folders
@@ -225,6 +228,10 @@ EFFECT_ROLES = {
 }
 
 
+# What the fresh environment's servers take from its settings (the harness adds its own).
+SERVER_ENV = ("PATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+
+
 def _fresh_entry_points(fresh: dict[str, Any]) -> dict[str, str]:
     """name -> group of every vllm.* entry point the README blocks installed."""
     code = ("import importlib.metadata as m, json; print(json.dumps({e.name: e.group for d in m.distributions() "
@@ -253,7 +260,7 @@ def test_one_engine_with_every_readme_installed(fresh: dict[str, Any], tmp_path:
     # attention runs on the Triton kernels, interpreted, which is slow but fine for a few tokens.
     env = {"REF_ENDPOINT_WRITE": "0", "REF_ACCELERATOR": "1", "EXAMPLE_PATCH_SLOW_MS": "0"}
     with VllmServer(model, python=fresh["python"], plugins=sorted(eps), args=["--dtype", "float32"],
-                    env={**{k: v for k, v in fresh["env"].items() if k in ("PATH", "VIRTUAL_ENV")}, **env},
+                    env={**{k: v for k, v in fresh["env"].items() if k in SERVER_ENV}, **env},
                     run_dir=tmp_path / "serve", timeout=900) as server:
         client = server.client()
         for _ in range(2):
@@ -298,7 +305,7 @@ def test_io_processor_readme_in_a_pooling_engine(name: str, fresh: dict[str, Any
     installed = _fresh_entry_points(fresh).get(name)
     assert installed == "vllm.io_processor_plugins", f"the README blocks did not install {name}"
     data, answer_ok = IO_PROCESSORS[name]
-    env = {k: v for k, v in fresh["env"].items() if k in ("PATH", "VIRTUAL_ENV")}
+    env = {k: v for k, v in fresh["env"].items() if k in SERVER_ENV}
     args = ["--runner", "pooling", "--dtype", "float32", "--io-processor-plugin", name]
     with VllmServer(tiny_llama_embed(), python=fresh["python"], plugins=[name], args=args, env=env,
                     run_dir=tmp_path / "serve", timeout=900) as server:
