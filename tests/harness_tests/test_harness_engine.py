@@ -71,10 +71,12 @@ def test_serve_then_hang(vllm, tiny_model):
     rep = server.wait_for_check("registered", ("front_end", "engine_core", "worker"))
     rep.assert_loaded("ref_probe_ok")
     rep.assert_check("registered", ["ok"])
-    with open({marker!r}, "w") as f:
+    # Written aside and renamed: the outer test polls for the file and must never read it half-written.
+    with open({marker!r} + ".tmp", "w") as f:
         json.dump({{"session": procs.SESSION_TAG, "sids": procs.sessions(procs.SESSION_TAG),
                     "text": done.choices[0].text, "streamed": streamed,
                     "alive": len(procs.tagged(procs.SESSION_TAG))}}, f)
+    os.replace({marker!r} + ".tmp", {marker!r})
     time.sleep(600)  # the outer test interrupts us here
 '''
 
