@@ -135,8 +135,13 @@ def test_half_imported_modules_neither_kill_the_poller_nor_get_imported_by_it(si
         del sys.modules["multiprocessing"]
     import probe_fake_plugin
     probe_fake_plugin.REGISTERED.append("by hand")
-    time.sleep(0.5)  # the poller, still alive, sees the effect
-    os.kill(os.getpid(), signal.SIGKILL)  # no exit round: only the poller can have reported
+    # The poller, still alive, sees the effect: wait for its line (not a fixed sleep, which a
+    # loaded machine can outlast), then die with no exit round, so only the poller can have reported.
+    mine = os.path.join(os.environ["REF_PROBE_DIR"], f"{os.getpid()}.jsonl")
+    deadline = time.monotonic() + 30
+    while '"effect": true' not in open(mine).read() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
     """
     rc, report, err = run(site, tmp_path, "import os, signal\n" + textwrap.dedent(body), period="0.02")
     assert rc == -9, err
